@@ -1,0 +1,245 @@
+"""The catalog (`services.yaml`): what the shop is made of, validated as a graph.
+
+Everything the program derives (addresses, network and mesh policies, sidecar egress) comes
+from the `calls` graph here, so a mistake in it is caught before anything is registered.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints, ValidationError, field_validator, model_validator
+
+from boutique.errors import CatalogError, format_validation_error
+from boutique.model import StrictModel, Quantity, cpu_cores, memory_bytes
+from boutique.yamlio import load_yaml_file
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+CHECK_ID = r"^CKV2?_K8S_[0-9]+$"
+DIGEST = r"^sha256:[a-f0-9]{64}$"
+
+Name = Annotated[str, StringConstraints(pattern=DNS_LABEL)]
+EnvName = Annotated[str, StringConstraints(pattern=ENV_NAME)]
+CheckId = Annotated[str, StringConstraints(pattern=CHECK_ID)]
+Digest = Annotated[str, StringConstraints(pattern=DIGEST)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+Seconds = Annotated[int, Field(ge=0, le=3600)]
+Reason = Annotated[str, StringConstraints(min_length=10)]
+
+
+def check_tag(tag: str | None) -> str | None:
+    """Refuse mutable tags: a deploy must be reproducible."""
+    if tag is not None and (tag == "latest" or not re.fullmatch(r"[\w][\w.-]{0,127}", tag)):
+        raise ValueError(f"image tag {tag!r} is not pinned; use a release tag (not 'latest') or a digest")
+    return tag
+
+
+class Image(StrictModel):
+    """A container image, pinned by tag, digest or both."""
+
+    repository: Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+([._/:-][a-z0-9]+)*$")]
+    tag: str | None = None
+    digest: Digest | None = None
+
+    _tag = field_validator("tag")(check_tag)
+
+    @model_validator(mode="after")
+    def _pinned(self) -> Image:
+        if self.tag is None and self.digest is None:
+            raise ValueError("image is not pinned; give a tag (not 'latest') or a digest")
+        return self
+
+    @property
+    def ref(self) -> str:
+        ref = self.repository
+        if self.tag:
+            ref += f":{self.tag}"
+        if self.digest:
+            ref += f"@{self.digest}"
+        return ref
+
+
+class ImageDefaults(StrictModel):
+    """Where the shop's own images live; `<registry>/<service>:<tag>`."""
+
+    registry: Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+([._/:-][a-z0-9]+)*$")]
+    tag: str
+
+    _tag = field_validator("tag")(check_tag)
+
+
+class Ports(StrictModel):
+    container: Port
+    service: Port | None = None  # defaults to the container port
+    protocol: Literal["grpc", "http", "tcp"]
+
+    @property
+    def service_port(self) -> int:
+        return self.service or self.container
+
+
+class HttpGet(StrictModel):
+    path: Annotated[str, StringConstraints(pattern=r"^/")]
+    headers: dict[str, str] = {}
+
+
+class Empty(StrictModel):
+    pass
+
+
+class Probe(StrictModel):
+    """One probe: exactly one of http, grpc or tcp, on the container port."""
+
+    http: HttpGet | None = None
+    grpc: Empty | None = None
+    tcp: Empty | None = None
+    initial_delay_seconds: Seconds | None = None
+    period_seconds: Annotated[int, Field(ge=1, le=3600)] | None = None
+    timeout_seconds: Annotated[int, Field(ge=1, le=3600)] | None = None
+    failure_threshold: Annotated[int, Field(ge=1, le=100)] | None = None
+
+    @model_validator(mode="after")
+    def _one_handler(self) -> Probe:
+        handlers = [h for h in (self.http, self.grpc, self.tcp) if h is not None]
+        if len(handlers) != 1:
+            raise ValueError("a probe needs exactly one of http, grpc or tcp")
+        return self
+
+
+class Probes(StrictModel):
+    readiness: Probe
+    liveness: Probe
+
+
+def grpc_probes() -> Probes:
+    return Probes(readiness=Probe(grpc=Empty()), liveness=Probe(grpc=Empty()))
+
+
+class ResourceAmounts(StrictModel):
+    cpu: Quantity
+    memory: Quantity
+
+
+class Resources(StrictModel):
+    requests: ResourceAmounts
+    limits: ResourceAmounts
+
+    @model_validator(mode="after")
+    def _requests_within_limits(self) -> Resources:
+        if cpu_cores(self.requests.cpu) > cpu_cores(self.limits.cpu):
+            raise ValueError("requests.cpu is above limits.cpu")
+        if memory_bytes(self.requests.memory) > memory_bytes(self.limits.memory):
+            raise ValueError("requests.memory is above limits.memory")
+        return self
+
+
+class WaitFor(StrictModel):
+    """An init container that waits until `target` answers before the service starts."""
+
+    target: Name
+    image: Image
+
+
+class Service(StrictModel):
+    component: Name
+    description: str
+    ports: Ports | None = None
+    port_env: bool = True  # set PORT=<container port>
+    calls: dict[EnvName, Name] = {}
+    env: dict[EnvName, str] = {}
+    probes: Probes | None = Field(default_factory=grpc_probes)
+    resources: Resources
+    optional: bool = False
+    wait_for: WaitFor | None = None
+    image: Image | None = None  # default: <images.registry>/<name>:<images.tag>
+    termination_grace_period_seconds: Seconds = 30
+    checkov_skips: dict[CheckId, Reason] = {}
+
+    @model_validator(mode="after")
+    def _probes_need_port(self) -> Service:
+        if self.probes is not None and self.ports is None:
+            raise ValueError("probes need ports.container; set probes: null for a service without a port")
+        clash = set(self.calls) & set(self.env)
+        if clash:
+            raise ValueError(f"{sorted(clash)} set in both calls and env; an address is derived from calls")
+        return self
+
+
+class Store(StrictModel):
+    engine: Literal["redis"]
+    description: str
+    image: Image
+    port: Port
+    storage: Quantity
+    resources: Resources
+    checkov_skips: dict[CheckId, Reason] = {}
+
+
+class Catalog(StrictModel):
+    release: str
+    part_of: Name
+    images: ImageDefaults
+    common_env: dict[EnvName, str] = {}
+    checkov_skips: dict[CheckId, Reason] = {}
+    services: dict[Name, Service]
+    stores: dict[Name, Store] = {}
+
+    @model_validator(mode="after")
+    def _graph(self) -> Catalog:
+        both = set(self.services) & set(self.stores)
+        if both:
+            raise ValueError(f"{sorted(both)} named as both a service and a store")
+        for name, service in self.services.items():
+            for env, target in service.calls.items():
+                where = f"services.{name}.calls.{env}"
+                if target == name:
+                    raise ValueError(f"{where}: {name} cannot call itself")
+                if self.port_of(target) is None:
+                    raise ValueError(f"{where}: {target!r} is not a service or store with a port")
+            if service.wait_for and self.port_of(service.wait_for.target) is None:
+                raise ValueError(f"services.{name}.waitFor.target: {service.wait_for.target!r} is not a service with a port")
+        return self
+
+    # Derived facts: the rest of the program reads the graph only through these.
+
+    def port_of(self, name: str) -> int | None:
+        """The port callers use to reach `name` (its Service port), or None."""
+        if name in self.stores:
+            return self.stores[name].port
+        service = self.services.get(name)
+        return service.ports.service_port if service and service.ports else None
+
+    def address_of(self, name: str) -> str:
+        return f"{name}:{self.port_of(name)}"
+
+    def callers_of(self, name: str) -> list[str]:
+        return sorted(caller for caller, s in self.services.items() if name in s.calls.values())
+
+    def callees_of(self, name: str) -> list[str]:
+        return sorted(set(self.services[name].calls.values()))
+
+    def edges(self) -> set[tuple[str, str]]:
+        """Every (caller, callee) pair of the call graph."""
+        return {(caller, callee) for caller, s in self.services.items() for callee in s.calls.values()}
+
+    def image_of(self, name: str, registry: str | None = None, tag: str | None = None, digest: str | None = None) -> Image:
+        """The image a service runs: its own override, else `<registry>/<name>:<tag>`."""
+        service = self.services[name]
+        if service.image is not None:
+            base = service.image
+        else:
+            base = Image(repository=f"{registry or self.images.registry}/{name}", tag=tag or self.images.tag)
+        return base.model_copy(update={"digest": digest}) if digest else base
+
+
+def load_catalog(path: str | Path) -> Catalog:
+    """Read and validate a catalog file; raise CatalogError naming the file and field."""
+    path = Path(path)
+    data = load_yaml_file(path, CatalogError)
+    try:
+        return Catalog.model_validate(data)
+    except ValidationError as exc:
+        raise CatalogError(format_validation_error(path.name, exc)) from None

@@ -1,0 +1,123 @@
+"""Run the Pulumi program under Pulumi's own mocks and record every resource it registers.
+
+Used by `render` and by the tests. The mocks emulate the engine where the program relies on it:
+outputs echo inputs, provider-secret outputs (RandomPassword.result) come back secret, and every
+registration is recorded with its parent and dependencies.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+from pulumi.runtime import mocks, rpc, settings as runtime_settings
+from pulumi.runtime.config import set_all_config
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+PROJECT = "boutique"
+
+# Outputs a provider marks secret in its schema; the engine returns them as secrets.
+SECRET_OUTPUTS = {"random:index/randomPassword:RandomPassword": ("result", "bcryptHash")}
+
+
+def fake_secret_value(name: str) -> str:
+    """The deterministic 'generated' secret for a mocked resource (tests search files for it)."""
+    return f"mock-secret-{name}-9f8e7d6c5b4a"
+
+
+@dataclass
+class Registration:
+    urn: str
+    type: str
+    name: str
+    custom: bool
+    parent: str | None
+    dependencies: list[str]
+    inputs: dict[str, Any]
+
+
+@dataclass
+class Run:
+    resources: list[Registration] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    secret_outputs: set[str] = field(default_factory=set)
+
+    def of_type(self, type_: str) -> list[Registration]:
+        return [r for r in self.resources if r.type == type_]
+
+    def named(self, type_: str, name: str) -> Registration:
+        matches = [r for r in self.resources if r.type == type_ and r.name == name]
+        if len(matches) != 1:
+            raise KeyError(f"{len(matches)} resources of type {type_} named {name}")
+        return matches[0]
+
+    def children_of(self, urn: str) -> list[Registration]:
+        return [r for r in self.resources if r.parent == urn]
+
+
+class _EngineMocks(pulumi.runtime.Mocks):
+    def __init__(self, pending: threading.local) -> None:
+        self.pending = pending
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        self.pending.inputs = args.inputs
+        state = dict(args.inputs)
+        for key in SECRET_OUTPUTS.get(args.typ, ()):
+            state[key] = rpc.wrap_rpc_secret(fake_secret_value(args.name))
+        return (f"{args.name}-id" if args.custom else None), state
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        return {}, None
+
+
+class _RecordingMonitor(mocks.MockMonitor):
+    """MockMonitor that also keeps each registration's parent and dependencies."""
+
+    def __init__(self) -> None:
+        self.pending = threading.local()  # registrations run concurrently, one per thread
+        super().__init__(_EngineMocks(self.pending))
+        self.registrations: list[Registration] = []
+        self.lock = threading.Lock()
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        self.pending.inputs = {}
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            registration = Registration(
+                urn=response.urn,
+                type=request.type,
+                name=request.name,
+                custom=bool(request.custom),
+                parent=request.parent or None,
+                dependencies=sorted(set(request.dependencies)),
+                inputs=self.pending.inputs,
+            )
+            with self.lock:
+                self.registrations.append(registration)
+        return response
+
+
+def run_program(program: Callable[[], None], stack: str, config: dict[str, str], secret_keys: list[str] = ()) -> Run:
+    """Run `program` as stack `stack` of project boutique under mocks; return what it registered."""
+    runtime_settings.ROOT.set(None)  # a fresh root Stack for every run
+    monitor = _RecordingMonitor()
+    mocks.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    set_all_config(config, list(secret_keys))
+    run = Run()
+
+    def body() -> None:
+        program()
+        root = runtime_settings.get_root_resource()
+        for key, value in dict(root.outputs).items():
+            output = pulumi.Output.from_input(value)
+            run.outputs[key] = _sync_await(output.future())
+            if _sync_await(output.is_secret()):
+                run.secret_outputs.add(key)
+
+    _sync_await(run_pulumi_func(body))
+    run.resources = sorted(monitor.registrations, key=lambda r: r.urn)
+    return run

@@ -1,0 +1,124 @@
+"""The stack config (`Pulumi.<stack>.yaml`, keys `boutique:<key>`): how one stack runs the shop.
+
+One pydantic model; its defaults are the ones `Pulumi.yaml` declares (a test keeps them equal).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, StringConstraints, ValidationError, field_validator, model_validator
+
+from boutique.catalog import DIGEST, DNS_LABEL, Catalog, check_tag
+from boutique.errors import SettingsError, format_validation_error
+from boutique.model import StrictModel
+
+PROJECT = "boutique"
+
+Replicas = Annotated[int, Field(ge=1, le=100)]
+Percent = Annotated[int, Field(ge=1, le=100)]
+
+NODEPORT_REFUSED = (
+    "NodePort is refused: it opens the port on every node, bypasses the gateway's TLS and "
+    "policies, and ties the shop to node addresses; use ClusterIP (port-forward), "
+    "LoadBalancer or gateway"
+)
+
+
+class Settings(StrictModel):
+    namespace: Annotated[str, StringConstraints(pattern=DNS_LABEL)] = "boutique"
+    image_registry: str = ""  # empty: the catalog's registry
+    image_tag: str = ""  # empty: the catalog's tag
+    image_digests: dict[str, Annotated[str, StringConstraints(pattern=DIGEST)]] = {}
+    replicas: Replicas = 1
+    service_replicas: dict[str, Replicas] = {}
+    frontend_exposure: Literal["ClusterIP", "LoadBalancer", "gateway"] = "ClusterIP"
+    load_generator: bool = False
+    autoscaling: bool = False
+    autoscaling_max_replicas: Replicas = 10
+    autoscaling_cpu_percent: Percent = 70
+    autoscaling_memory_percent: Percent = 80
+    redis_persistence: bool = False
+    redis_storage_class: str = ""  # empty: the cluster's default StorageClass
+
+    @field_validator("frontend_exposure", mode="before")
+    @classmethod
+    def _no_nodeport(cls, value: Any) -> Any:
+        if value == "NodePort":
+            raise ValueError(NODEPORT_REFUSED)
+        return value
+
+    @field_validator("image_tag")
+    @classmethod
+    def _pinned_tag(cls, value: str) -> str:
+        if value:
+            check_tag(value)
+        return value
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Settings:
+        if self.autoscaling:
+            low = max([self.replicas, *self.service_replicas.values()])
+            if self.autoscaling_max_replicas < low:
+                raise ValueError(f"autoscalingMaxReplicas ({self.autoscaling_max_replicas}) is below the replicas asked for ({low})")
+        return self
+
+    def replicas_of(self, service: str) -> int:
+        return self.service_replicas.get(service, self.replicas)
+
+
+# Keys whose value is a structured object/array (JSON in the engine's config bag).
+_STRUCTURED = {name for name, field in Settings.model_fields.items() if field.annotation not in (str, int, bool)}
+
+
+def config_key(field_name: str) -> str:
+    return Settings.model_fields[field_name].alias or field_name
+
+
+def _decode(field_name: str | None, raw: Any) -> Any:
+    """The engine hands every value over as a string; structured ones are JSON."""
+    if isinstance(raw, str) and (field_name in _STRUCTURED or raw[:1] in "[{"):
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError:
+            return raw
+    return raw
+
+
+def settings_from_config(stack: str, config: Mapping[str, Any], catalog: Catalog) -> Settings:
+    """Build Settings from `boutique:*` config values; raise SettingsError naming file and key."""
+    file_name = f"Pulumi.{stack}.yaml"
+    by_alias = {config_key(name): name for name in Settings.model_fields}
+    values: dict[str, Any] = {}
+    for key, raw in config.items():
+        namespace, _, short = key.partition(":")
+        if namespace != PROJECT:
+            continue
+        values[short] = _decode(by_alias.get(short), raw)
+    try:
+        settings = Settings.model_validate(values)
+    except ValidationError as exc:
+        raise SettingsError(format_validation_error(file_name, exc, prefix=f"{PROJECT}:")) from None
+    _check_against_catalog(file_name, settings, catalog)
+    return settings
+
+
+def _check_against_catalog(file_name: str, settings: Settings, catalog: Catalog) -> None:
+    for key in ("service_replicas", "image_digests"):
+        for service in getattr(settings, key):
+            if service not in catalog.services:
+                raise SettingsError(
+                    f"{file_name}: {PROJECT}:{config_key(key)}.{service}: no such service in the catalog "
+                    f"(known: {', '.join(sorted(catalog.services))})"
+                )
+
+
+def load_settings(catalog: Catalog) -> Settings:
+    """Read the running stack's config through Pulumi (what `pulumi up` and the mocks both use)."""
+    import pulumi
+    from pulumi.runtime import config as runtime_config
+
+    bag = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    return settings_from_config(pulumi.get_stack(), bag, catalog)

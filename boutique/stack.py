@@ -1,0 +1,117 @@
+"""build_stack: the one place that sees the whole picture and composes the components."""
+
+from __future__ import annotations
+
+import pulumi
+from pulumi_kubernetes.core import v1 as core
+
+from boutique import workloads
+from boutique.catalog import Catalog
+from boutique.settings import Settings
+from components.kube import object_meta
+from components.microservice import MicroService, MicroServiceArgs
+from components.redis_store import RedisStore, RedisStoreArgs
+
+FRONTEND = "frontend"
+
+
+def enabled_services(catalog: Catalog, settings: Settings) -> list[str]:
+    """The catalog's services this stack runs (optional ones only when switched on)."""
+    optional_on = {"loadgenerator": settings.load_generator}
+    return [
+        name for name, s in catalog.services.items() if not s.optional or optional_on.get(name, False)
+    ]
+
+
+def build_stack(catalog: Catalog, settings: Settings) -> dict[str, pulumi.Input[object]]:
+    """Create every resource of the stack; return the stack outputs."""
+    namespace = core.Namespace(
+        "namespace",
+        metadata=object_meta(
+            settings.namespace,
+            None,
+            {"app.kubernetes.io/part-of": catalog.part_of, "app.kubernetes.io/managed-by": "pulumi"},
+        ),
+    )
+    ns_name = namespace.metadata.apply(lambda m: m.name)
+
+    stores: dict[str, RedisStore] = {}
+    for name, store in catalog.stores.items():
+        stores[name] = RedisStore(
+            name,
+            RedisStoreArgs(
+                namespace=ns_name,
+                image=store.image.ref,
+                port=store.port,
+                requests=store.resources.requests.model_dump(),
+                limits=store.resources.limits.model_dump(),
+                part_of=catalog.part_of,
+                release=catalog.release,
+                persistence=settings.redis_persistence,
+                storage_size=store.storage,
+                storage_class=settings.redis_storage_class,
+                checkov_skips=workloads.checkov_skips(catalog, settings, name, store.checkov_skips),
+            ),
+        )
+    store_secrets = {name: (f"{name}-auth", "password") for name in stores}
+
+    services: dict[str, MicroService] = {}
+    for name in enabled_services(catalog, settings):
+        service = catalog.services[name]
+        replicas = settings.replicas_of(name)
+        callee_stores = [stores[t] for t in service.calls.values() if t in stores]
+        port = workloads.service_port(service)
+        services[name] = MicroService(
+            name,
+            MicroServiceArgs(
+                namespace=ns_name,
+                image=workloads.image_ref(catalog, settings, name),
+                component=service.component,
+                part_of=catalog.part_of,
+                release=catalog.release,
+                requests=service.resources.requests.model_dump(),
+                limits=service.resources.limits.model_dump(),
+                port=port,
+                env=workloads.service_env(catalog, name, store_secrets),
+                readiness_probe=workloads.probe_args(service.probes.readiness, port.container)
+                if service.probes and port
+                else None,
+                liveness_probe=workloads.probe_args(service.probes.liveness, port.container)
+                if service.probes and port
+                else None,
+                replicas=replicas,
+                autoscaling=workloads.autoscaling_for(settings, replicas) if port else None,
+                init_containers=workloads.wait_for_init(catalog, service),
+                termination_grace_period_seconds=service.termination_grace_period_seconds,
+                service_type="LoadBalancer"
+                if name == FRONTEND and settings.frontend_exposure == "LoadBalancer"
+                else "ClusterIP",
+                checkov_skips=workloads.checkov_skips(catalog, settings, name, service.checkov_skips),
+            ),
+            # A service that reads a store's password starts after that Secret exists.
+            opts=pulumi.ResourceOptions(depends_on=[s.secret for s in callee_stores]),
+        )
+
+    return {
+        "namespace": ns_name,
+        "frontendAddress": frontend_address(services[FRONTEND], settings),
+        "services": sorted(services),
+    }
+
+
+def frontend_address(frontend: MicroService, settings: Settings) -> pulumi.Output[str]:
+    """Where to reach the shop: the load balancer's address, or how to port-forward to it."""
+    if settings.frontend_exposure == "LoadBalancer" and frontend.service is not None:
+        return frontend.service.status.apply(_load_balancer_url)
+    return pulumi.Output.from_input(
+        f"kubectl -n {settings.namespace} port-forward svc/{FRONTEND} 8080:80, then http://localhost:8080"
+    )
+
+
+def _load_balancer_url(status: object) -> str:
+    ingress = getattr(getattr(status, "load_balancer", None), "ingress", None) or []
+    for entry in ingress:
+        host = entry.hostname or entry.ip
+        if host:
+            return f"http://{host}"
+    return "pending: the load balancer has no address yet"

@@ -1,0 +1,64 @@
+"""Read a stack's config the way the Pulumi CLI hands it to the program.
+
+The CLI merges `Pulumi.yaml` defaults under `Pulumi.<stack>.yaml` values and passes every value as
+a string (structured values as JSON). Offline runs do the same, so the program sees what it would
+see under `pulumi up`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from boutique.errors import SettingsError
+from boutique.settings import PROJECT
+from boutique.yamlio import load_yaml_file
+
+# Offline, `secure:` values cannot be decrypted; the program gets this stand-in, marked secret.
+SECRET_PLACEHOLDER = "offline-render-secret-placeholder"
+
+
+def project_defaults(project_dir: Path) -> dict[str, Any]:
+    """`config:` defaults declared in Pulumi.yaml, as `boutique:<key>` → value."""
+    project = load_yaml_file(project_dir / "Pulumi.yaml", SettingsError)
+    defaults = {}
+    for key, declaration in (project.get("config") or {}).items():
+        full_key = key if ":" in key else f"{PROJECT}:{key}"
+        if isinstance(declaration, dict):
+            if "default" in declaration:
+                defaults[full_key] = declaration["default"]
+        else:
+            defaults[full_key] = declaration
+    return defaults
+
+
+def stack_file(project_dir: Path, stack: str) -> Path:
+    return project_dir / f"Pulumi.{stack}.yaml"
+
+
+def _as_engine_string(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return str(value)
+
+
+def read_stack_config(project_dir: Path, stack: str) -> tuple[dict[str, str], list[str]]:
+    """The config bag (`boutique:key` → string) and the keys that are secret."""
+    path = stack_file(project_dir, stack)
+    if not path.exists():
+        known = sorted(p.name for p in project_dir.glob("Pulumi.*.yaml"))
+        raise SettingsError(f"{path.name}: no such stack file (stacks here: {', '.join(known)})")
+    values = dict(project_defaults(project_dir))
+    secret_keys = []
+    stack_values = load_yaml_file(path, SettingsError).get("config") or {}
+    if not isinstance(stack_values, dict):
+        raise SettingsError(f"{path.name}: config: expected a mapping of keys to values")
+    for key, value in stack_values.items():
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            value = SECRET_PLACEHOLDER
+            secret_keys.append(key)
+        values[key] = value
+    return {k: _as_engine_string(v) for k, v in values.items()}, secret_keys

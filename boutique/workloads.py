@@ -1,0 +1,117 @@
+"""Catalog + settings → component arguments: the translation `build_stack` feeds its components."""
+
+from __future__ import annotations
+
+from pulumi_kubernetes.core import v1 as core
+
+from boutique.catalog import Catalog, Probe, Service
+from boutique.settings import Settings
+from components.microservice import Autoscaling, InitContainer, ServicePort
+
+
+def image_ref(catalog: Catalog, settings: Settings, name: str) -> str:
+    return catalog.image_of(
+        name,
+        registry=settings.image_registry or None,
+        tag=settings.image_tag or None,
+        digest=settings.image_digests.get(name),
+    ).ref
+
+
+def checkov_skips(catalog: Catalog, settings: Settings, name: str, own: dict[str, str]) -> dict[str, str]:
+    """The catalog's accepted findings for a workload; the digest skip goes once a digest is pinned."""
+    skips = {**catalog.checkov_skips, **own}
+    if name in settings.image_digests:
+        skips.pop("CKV_K8S_43", None)
+    return skips
+
+
+def service_port(service: Service) -> ServicePort | None:
+    if service.ports is None:
+        return None
+    return ServicePort(
+        container=service.ports.container, service=service.ports.service_port, protocol=service.ports.protocol
+    )
+
+
+def probe_args(probe: Probe, port: int) -> core.ProbeArgs:
+    handler: dict[str, object] = {}
+    if probe.http is not None:
+        handler["http_get"] = core.HTTPGetActionArgs(
+            path=probe.http.path,
+            port=port,
+            http_headers=[core.HTTPHeaderArgs(name=k, value=v) for k, v in probe.http.headers.items()] or None,
+        )
+    elif probe.grpc is not None:
+        handler["grpc"] = core.GRPCActionArgs(port=port)
+    else:
+        handler["tcp_socket"] = core.TCPSocketActionArgs(port=port)
+    return core.ProbeArgs(
+        **handler,
+        initial_delay_seconds=probe.initial_delay_seconds,
+        period_seconds=probe.period_seconds,
+        timeout_seconds=probe.timeout_seconds,
+        failure_threshold=probe.failure_threshold,
+    )
+
+
+def password_env_name(address_env: str) -> str:
+    """REDIS_ADDR → REDIS_PASSWORD: the variable the address string expands."""
+    return address_env.removesuffix("_ADDR") + "_PASSWORD"
+
+
+def service_env(
+    catalog: Catalog, name: str, store_secrets: dict[str, tuple[object, str]]
+) -> list[core.EnvVarArgs]:
+    """PORT, common env, derived addresses and the service's own env, in a stable order.
+
+    A call to a password-protected store becomes two variables: the password by Secret reference
+    and the address that expands it (`$(REDIS_PASSWORD)`), so no literal secret is ever written.
+    """
+    service = catalog.services[name]
+    env: list[core.EnvVarArgs] = []
+    if service.ports is not None:
+        if service.port_env:
+            env.append(core.EnvVarArgs(name="PORT", value=str(service.ports.container)))
+        env += [core.EnvVarArgs(name=k, value=v) for k, v in catalog.common_env.items()]
+    for var, target in sorted(service.calls.items()):
+        address = catalog.address_of(target)
+        if target in store_secrets:
+            secret_name, secret_key = store_secrets[target]
+            password_var = password_env_name(var)
+            env.append(
+                core.EnvVarArgs(
+                    name=password_var,
+                    value_from=core.EnvVarSourceArgs(
+                        secret_key_ref=core.SecretKeySelectorArgs(name=secret_name, key=secret_key)
+                    ),
+                )
+            )
+            address = f"{address},password=$({password_var})"
+        env.append(core.EnvVarArgs(name=var, value=address))
+    env += [core.EnvVarArgs(name=k, value=v) for k, v in service.env.items()]
+    return env
+
+
+def wait_for_init(catalog: Catalog, service: Service) -> list[InitContainer]:
+    """An init container that blocks until the target answers (loadgenerator waits for frontend)."""
+    if service.wait_for is None:
+        return []
+    target = service.wait_for.target
+    url = f"http://{catalog.address_of(target)}"
+    script = (
+        f"for i in $(seq 1 60); do wget -q -T 2 -O /dev/null {url} && exit 0; "
+        f"echo waiting for {target}; sleep 5; done; exit 1"
+    )
+    return [InitContainer(name=f"wait-for-{target}", image=service.wait_for.image.ref, command=["/bin/sh", "-c", script])]
+
+
+def autoscaling_for(settings: Settings, replicas: int) -> Autoscaling | None:
+    if not settings.autoscaling:
+        return None
+    return Autoscaling(
+        min_replicas=replicas,
+        max_replicas=settings.autoscaling_max_replicas,
+        cpu_percent=settings.autoscaling_cpu_percent,
+        memory_percent=settings.autoscaling_memory_percent,
+    )

@@ -1,0 +1,1 @@
+"""Reusable ComponentResources. Nothing in here knows Online Boutique's service names."""

@@ -1,0 +1,180 @@
+"""RedisStore: a password-protected Redis as a StatefulSet, persistent when asked."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_random as random
+from pulumi_kubernetes.apps import v1 as apps
+from pulumi_kubernetes.core import v1 as core
+from pulumi_kubernetes.meta import v1 as meta
+
+from components.kube import (
+    checkov_skip_annotations,
+    container_security_context,
+    object_meta,
+    pod_security_context,
+    resource_requirements,
+    selector_labels,
+    service_account,
+    standard_labels,
+)
+from components.microservice import IMAGE_PULL_POLICY
+
+PASSWORD_KEY = "password"
+CONFIG_KEY = "redis.conf"
+DATA_DIR = "/data"
+CONFIG_DIR = "/etc/redis"
+
+
+@dataclass(frozen=True)
+class RedisStoreArgs:
+    namespace: pulumi.Input[str]
+    image: str
+    port: int
+    requests: Mapping[str, str]
+    limits: Mapping[str, str]
+    part_of: str
+    release: str
+    persistence: bool = False
+    storage_size: str = "1Gi"
+    storage_class: str = ""  # empty: the cluster default
+    checkov_skips: Mapping[str, str] = field(default_factory=dict)
+
+
+class RedisStore(pulumi.ComponentResource):
+    """Redis that only answers with its password, which lives in a Secret and nowhere else.
+
+    The password reaches Redis as a config file mounted from the Secret (not an env var or a
+    command-line flag, which `ps` would show). Clients get it by Secret reference.
+
+    Outputs: `address` (`name:port`), `password_secret_name`, `password_secret_key`,
+    `connection_string` (secret).
+    """
+
+    def __init__(self, name: str, args: RedisStoreArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("boutique:index:RedisStore", name, None, opts)
+        labels = standard_labels(name, component="cache", part_of=args.part_of, release=args.release, instance=name)
+        child = pulumi.ResourceOptions(parent=self)
+        secret_name = f"{name}-auth"
+
+        self.password = random.RandomPassword(
+            f"{name}-password",
+            length=32,
+            special=False,  # StackExchange.Redis config strings split on ',' and '='
+            opts=child,
+        )
+        password = pulumi.Output.secret(self.password.result)
+        self.secret = core.Secret(
+            f"{name}-secret",
+            metadata=object_meta(secret_name, args.namespace, labels),
+            type="Opaque",
+            string_data={
+                PASSWORD_KEY: password,
+                CONFIG_KEY: password.apply(lambda p: f"requirepass {p}\n"),
+            },
+            opts=child,
+        )
+        self.service_account = service_account(f"{name}-sa", name, args.namespace, labels, self)
+        self.service = core.Service(
+            f"{name}-service",
+            metadata=object_meta(name, args.namespace, labels),
+            spec=core.ServiceSpecArgs(
+                type="ClusterIP",
+                selector=selector_labels(name),
+                ports=[
+                    core.ServicePortArgs(
+                        name="redis", port=args.port, target_port="redis", app_protocol="redis", protocol="TCP"
+                    )
+                ],
+            ),
+            opts=child,
+        )
+        self.stateful_set = apps.StatefulSet(
+            f"{name}-statefulset",
+            metadata=object_meta(name, args.namespace, labels, checkov_skip_annotations(args.checkov_skips)),
+            spec=apps.StatefulSetSpecArgs(
+                replicas=1,
+                service_name=name,
+                selector=meta.LabelSelectorArgs(match_labels=selector_labels(name, labels["version"])),
+                template=core.PodTemplateSpecArgs(
+                    metadata=meta.ObjectMetaArgs(labels=labels),
+                    spec=self._pod_spec(name, secret_name, args),
+                ),
+                volume_claim_templates=[self._claim(args)] if args.persistence else None,
+            ),
+            # Redis must not start before its password exists.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.secret]),
+        )
+
+        self.address: pulumi.Output[str] = pulumi.Output.from_input(f"{name}:{args.port}")
+        self.password_secret_name: pulumi.Output[str] = self.secret.metadata.apply(lambda m: m.name)
+        self.password_secret_key: pulumi.Output[str] = pulumi.Output.from_input(PASSWORD_KEY)
+        self.connection_string: pulumi.Output[str] = pulumi.Output.secret(
+            pulumi.Output.concat(name, ":", str(args.port), ",password=", password)
+        )
+        self.register_outputs(
+            {
+                "address": self.address,
+                "password_secret_name": self.password_secret_name,
+                "password_secret_key": self.password_secret_key,
+                "connection_string": self.connection_string,
+            }
+        )
+
+    @staticmethod
+    def _pod_spec(name: str, secret_name: str, args: RedisStoreArgs) -> core.PodSpecArgs:
+        persistence = ["--appendonly", "yes"] if args.persistence else ["--appendonly", "no", "--save", ""]
+        probe = dict(tcp_socket=core.TCPSocketActionArgs(port="redis"), period_seconds=5, timeout_seconds=3)
+        data_volume = (
+            []  # the StatefulSet's volumeClaimTemplate provides `data`
+            if args.persistence
+            else [core.VolumeArgs(name="data", empty_dir=core.EmptyDirVolumeSourceArgs(size_limit=args.storage_size))]
+        )
+        return core.PodSpecArgs(
+            service_account_name=name,
+            automount_service_account_token=False,
+            security_context=pod_security_context(),
+            termination_grace_period_seconds=30,
+            containers=[
+                core.ContainerArgs(
+                    name="redis",
+                    image=args.image,
+                    image_pull_policy=IMAGE_PULL_POLICY,
+                    command=["redis-server", f"{CONFIG_DIR}/{CONFIG_KEY}", "--dir", DATA_DIR, *persistence],
+                    ports=[core.ContainerPortArgs(name="redis", container_port=args.port, protocol="TCP")],
+                    readiness_probe=core.ProbeArgs(**probe),
+                    liveness_probe=core.ProbeArgs(**probe, initial_delay_seconds=5),
+                    resources=resource_requirements(args.requests, args.limits),
+                    security_context=container_security_context(),
+                    volume_mounts=[
+                        core.VolumeMountArgs(name="data", mount_path=DATA_DIR),
+                        core.VolumeMountArgs(name="auth", mount_path=CONFIG_DIR, read_only=True),
+                    ],
+                )
+            ],
+            volumes=[
+                *data_volume,
+                core.VolumeArgs(
+                    name="auth",
+                    secret=core.SecretVolumeSourceArgs(
+                        secret_name=secret_name,
+                        items=[core.KeyToPathArgs(key=CONFIG_KEY, path=CONFIG_KEY)],
+                        default_mode=0o440,
+                    ),
+                ),
+            ],
+        )
+
+    @staticmethod
+    def _claim(args: RedisStoreArgs) -> core.PersistentVolumeClaimArgs:
+        return core.PersistentVolumeClaimArgs(
+            metadata=meta.ObjectMetaArgs(name="data"),
+            spec=core.PersistentVolumeClaimSpecArgs(
+                access_modes=["ReadWriteOnce"],
+                storage_class_name=args.storage_class or None,
+                resources=core.VolumeResourceRequirementsArgs(requests={"storage": args.storage_size}),
+            ),
+        )
