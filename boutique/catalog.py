@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints, ValidationError, field_validator, model_validator
 
 from boutique.errors import CatalogError, format_validation_error
-from boutique.model import StrictModel, Quantity, cpu_cores, memory_bytes
+from boutique.model import Quantity, StrictModel, cpu_cores, memory_bytes
 from boutique.yamlio import load_yaml_file
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
@@ -200,7 +200,9 @@ class Catalog(StrictModel):
                 if self.port_of(target) is None:
                     raise ValueError(f"{where}: {target!r} is not a service or store with a port")
             if service.wait_for and self.port_of(service.wait_for.target) is None:
-                raise ValueError(f"services.{name}.waitFor.target: {service.wait_for.target!r} is not a service with a port")
+                raise ValueError(
+                    f"services.{name}.waitFor.target: {service.wait_for.target!r} is not a service with a port"
+                )
         return self
 
     # Derived facts: the rest of the program reads the graph only through these.
@@ -225,7 +227,9 @@ class Catalog(StrictModel):
         """Every (caller, callee) pair of the call graph."""
         return {(caller, callee) for caller, s in self.services.items() for callee in s.calls.values()}
 
-    def image_of(self, name: str, registry: str | None = None, tag: str | None = None, digest: str | None = None) -> Image:
+    def image_of(
+        self, name: str, registry: str | None = None, tag: str | None = None, digest: str | None = None
+    ) -> Image:
         """The image a service runs: its own override, else `<registry>/<name>:<tag>`."""
         service = self.services[name]
         if service.image is not None:

@@ -8,12 +8,13 @@ registration is recorded with its parent and dependencies.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
-from pulumi.runtime import mocks, rpc, settings as runtime_settings
+from pulumi.runtime import mocks, rpc
+from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.config import set_all_config
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
@@ -77,10 +78,10 @@ class _EngineMocks(pulumi.runtime.Mocks):
 class _RecordingMonitor(mocks.MockMonitor):
     """MockMonitor that also keeps each registration's parent and dependencies."""
 
-    def __init__(self) -> None:
+    def __init__(self, registrations: list[Registration]) -> None:
         self.pending = threading.local()  # registrations run concurrently, one per thread
         super().__init__(_EngineMocks(self.pending))
-        self.registrations: list[Registration] = []
+        self.registrations = registrations
         self.lock = threading.Lock()
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
@@ -101,13 +102,22 @@ class _RecordingMonitor(mocks.MockMonitor):
         return response
 
 
-def run_program(program: Callable[[], None], stack: str, config: dict[str, str], secret_keys: list[str] = ()) -> Run:
-    """Run `program` as stack `stack` of project boutique under mocks; return what it registered."""
+def run_program(
+    program: Callable[[], None],
+    stack: str,
+    config: dict[str, str],
+    secret_keys: Sequence[str] = (),
+    run: Run | None = None,
+) -> Run:
+    """Run `program` as stack `stack` of project boutique under mocks; return what it registered.
+
+    Pass `run` to see what was registered even when the program raises.
+    """
+    run = run if run is not None else Run()
     runtime_settings.ROOT.set(None)  # a fresh root Stack for every run
-    monitor = _RecordingMonitor()
+    monitor = _RecordingMonitor(run.resources)
     mocks.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     set_all_config(config, list(secret_keys))
-    run = Run()
 
     def body() -> None:
         program()
@@ -119,5 +129,5 @@ def run_program(program: Callable[[], None], stack: str, config: dict[str, str],
                 run.secret_outputs.add(key)
 
     _sync_await(run_pulumi_func(body))
-    run.resources = sorted(monitor.registrations, key=lambda r: r.urn)
+    run.resources.sort(key=lambda r: r.urn)
     return run

@@ -20,10 +20,19 @@ TOP_LEVEL_ORDER = ["apiVersion", "kind", "metadata", "spec", "data", "stringData
 METADATA_ORDER = ["name", "namespace", "labels", "annotations"]
 
 
+def _redact(value: Any) -> Any:
+    """Keep a secret's shape (its keys) but none of its values."""
+    if isinstance(value, dict):
+        return {k: _redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact(v) for v in value]
+    return REDACTED
+
+
 def _plain(value: Any) -> Any:
     """Engine values → plain YAML values: secrets redacted, whole floats as ints, None dropped."""
     if rpc.is_rpc_secret(value):
-        return REDACTED
+        return _redact(_plain(rpc.unwrap_rpc_secret(value)))
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items() if v is not None and not k.startswith("__")}
     if isinstance(value, list):

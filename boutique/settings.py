@@ -62,7 +62,9 @@ class Settings(StrictModel):
         if self.autoscaling:
             low = max([self.replicas, *self.service_replicas.values()])
             if self.autoscaling_max_replicas < low:
-                raise ValueError(f"autoscalingMaxReplicas ({self.autoscaling_max_replicas}) is below the replicas asked for ({low})")
+                raise ValueError(
+                    f"autoscalingMaxReplicas ({self.autoscaling_max_replicas}) is below the replicas asked for ({low})"
+                )
         return self
 
     def replicas_of(self, service: str) -> int:

@@ -18,9 +18,7 @@ FRONTEND = "frontend"
 def enabled_services(catalog: Catalog, settings: Settings) -> list[str]:
     """The catalog's services this stack runs (optional ones only when switched on)."""
     optional_on = {"loadgenerator": settings.load_generator}
-    return [
-        name for name, s in catalog.services.items() if not s.optional or optional_on.get(name, False)
-    ]
+    return [name for name, s in catalog.services.items() if not s.optional or optional_on.get(name, False)]
 
 
 def build_stack(catalog: Catalog, settings: Settings) -> dict[str, pulumi.Input[object]]:

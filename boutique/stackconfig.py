@@ -16,7 +16,7 @@ from boutique.settings import PROJECT
 from boutique.yamlio import load_yaml_file
 
 # Offline, `secure:` values cannot be decrypted; the program gets this stand-in, marked secret.
-SECRET_PLACEHOLDER = "offline-render-secret-placeholder"
+SECRET_PLACEHOLDER = "offline-render-secret-placeholder"  # noqa: S105 - not a secret
 
 
 def project_defaults(project_dir: Path) -> dict[str, Any]:

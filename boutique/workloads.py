@@ -60,9 +60,7 @@ def password_env_name(address_env: str) -> str:
     return address_env.removesuffix("_ADDR") + "_PASSWORD"
 
 
-def service_env(
-    catalog: Catalog, name: str, store_secrets: dict[str, tuple[object, str]]
-) -> list[core.EnvVarArgs]:
+def service_env(catalog: Catalog, name: str, store_secrets: dict[str, tuple[object, str]]) -> list[core.EnvVarArgs]:
     """PORT, common env, derived addresses and the service's own env, in a stable order.
 
     A call to a password-protected store becomes two variables: the password by Secret reference
@@ -103,7 +101,9 @@ def wait_for_init(catalog: Catalog, service: Service) -> list[InitContainer]:
         f"for i in $(seq 1 60); do wget -q -T 2 -O /dev/null {url} && exit 0; "
         f"echo waiting for {target}; sleep 5; done; exit 1"
     )
-    return [InitContainer(name=f"wait-for-{target}", image=service.wait_for.image.ref, command=["/bin/sh", "-c", script])]
+    return [
+        InitContainer(name=f"wait-for-{target}", image=service.wait_for.image.ref, command=["/bin/sh", "-c", script])
+    ]
 
 
 def autoscaling_for(settings: Settings, replicas: int) -> Autoscaling | None:

@@ -230,9 +230,15 @@ def _spread(name: str) -> list[core.TopologySpreadConstraintArgs]:
     selector = meta.LabelSelectorArgs(match_labels=selector_labels(name))
     return [
         core.TopologySpreadConstraintArgs(
-            max_skew=1, topology_key="kubernetes.io/hostname", when_unsatisfiable="DoNotSchedule", label_selector=selector
+            max_skew=1,
+            topology_key="kubernetes.io/hostname",
+            when_unsatisfiable="DoNotSchedule",
+            label_selector=selector,
         ),
         core.TopologySpreadConstraintArgs(
-            max_skew=1, topology_key="topology.kubernetes.io/zone", when_unsatisfiable="ScheduleAnyway", label_selector=selector
+            max_skew=1,
+            topology_key="topology.kubernetes.io/zone",
+            when_unsatisfiable="ScheduleAnyway",
+            label_selector=selector,
         ),
     ]

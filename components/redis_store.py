@@ -23,7 +23,7 @@ from components.kube import (
 )
 from components.microservice import IMAGE_PULL_POLICY
 
-PASSWORD_KEY = "password"
+PASSWORD_KEY = "password"  # noqa: S105 - a key name
 CONFIG_KEY = "redis.conf"
 DATA_DIR = "/data"
 CONFIG_DIR = "/etc/redis"

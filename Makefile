@@ -1,0 +1,57 @@
+# Everything runs from here: `make render STACK=dev` and `make test` work on a fresh clone.
+PYTHON ?= python3
+VENV := venv
+BIN := $(VENV)/bin
+CHECKOV_VENV := .venv-checkov
+STACK ?= dev
+STACKS := dev prod
+K8S_VERSIONS := 1.30.0 1.35.0
+
+.PHONY: render test lint unit renders validate checkov clean
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+# checkov gets a venv of its own: installed beside pulumi, pip backtracks it to an old release.
+$(CHECKOV_VENV)/.installed:
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet "checkov>=3.2.400,<4"
+	touch $@
+
+render: $(BIN)/.installed
+	$(BIN)/python -m boutique render --stack $(STACK) --out build/$(STACK)
+
+test: lint unit renders validate checkov
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+
+unit: $(BIN)/.installed
+	$(BIN)/python -m pytest -q tests
+
+renders: $(BIN)/.installed
+	@for stack in $(STACKS); do $(BIN)/python -m boutique render --stack $$stack --out build/$$stack || exit 1; done
+
+# Kubernetes schemas, strict (unknown fields are errors). Custom resources have no bundled schema
+# and are reported as warnings; core kinds must be clean.
+validate: renders
+	@for stack in $(STACKS); do for version in $(K8S_VERSIONS); do \
+		echo "kubernetes-validate --strict $$version: $$stack"; \
+		$(BIN)/kubernetes-validate --strict --quiet --no-warn -k $$version $$(find build/$$stack/manifests -name '*.yaml' | sort) || exit 1; \
+	done; done
+
+# CKV2_K8S_6 (pods without a NetworkPolicy) is skipped until the SecurePolicyBundle issue adds
+# the policies; every other finding fails the build. Accepted findings live in services.yaml.
+checkov: renders $(CHECKOV_VENV)/.installed
+	@for stack in $(STACKS); do \
+		echo "checkov: $$stack"; \
+		BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov -d build/$$stack/manifests --framework kubernetes \
+			--skip-download --compact --quiet --skip-check CKV2_K8S_6 || exit 1; \
+	done
+
+clean:
+	rm -rf build $(VENV) $(CHECKOV_VENV)
