@@ -43,6 +43,15 @@ class Settings(StrictModel):
     redis_persistence: bool = False
     redis_storage_class: str = ""  # empty: the cluster's default StorageClass
 
+    # --- the mesh and the way in (Istio, canaries, Gateway API) ---
+    mesh: bool = False
+    gateway_namespace: Annotated[str, StringConstraints(pattern=DNS_LABEL)] = "boutique-gateway"
+
+    # --- security (SecurePolicyBundle) ---
+
+    # --- platform operators, monitoring, logging ---
+
+
     @field_validator("frontend_exposure", mode="before")
     @classmethod
     def _no_nodeport(cls, value: Any) -> Any:

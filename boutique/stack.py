@@ -8,6 +8,7 @@ from pulumi_kubernetes.core import v1 as core
 from boutique import workloads
 from boutique.catalog import Catalog
 from boutique.settings import Settings
+from components.crds import CrdOwners
 from components.kube import object_meta
 from components.microservice import MicroService, MicroServiceArgs
 from components.redis_store import RedisStore, RedisStoreArgs
@@ -23,7 +24,33 @@ def enabled_services(catalog: Catalog, settings: Settings) -> list[str]:
 
 def build_stack(catalog: Catalog, settings: Settings) -> dict[str, pulumi.Input[object]]:
     """Create every resource of the stack; return the stack outputs."""
-    namespace = core.Namespace(
+    crds = CrdOwners()  # noqa: F841 - custom resources wait for the Release that brings their CRD
+    outputs: dict[str, pulumi.Input[object]] = {}
+
+    namespace = _namespace(catalog, settings)
+    ns_name = namespace.metadata.apply(lambda m: m.name)
+
+    # --- platform operators: each registers the API groups of its CRDs in `crds` ---
+
+    # --- security (SecurePolicyBundle) ---
+
+    stores = _stores(catalog, settings, ns_name)
+    services = _services(catalog, settings, ns_name, stores)
+
+    # --- the mesh and the way in ---
+
+    # --- monitoring and logging ---
+
+    outputs.update(
+        namespace=ns_name,
+        frontendAddress=frontend_address(services[FRONTEND], settings),
+        services=sorted(services),
+    )
+    return outputs
+
+
+def _namespace(catalog: Catalog, settings: Settings) -> core.Namespace:
+    return core.Namespace(
         "namespace",
         metadata=object_meta(
             settings.namespace,
@@ -31,8 +58,9 @@ def build_stack(catalog: Catalog, settings: Settings) -> dict[str, pulumi.Input[
             {"app.kubernetes.io/part-of": catalog.part_of, "app.kubernetes.io/managed-by": "pulumi"},
         ),
     )
-    ns_name = namespace.metadata.apply(lambda m: m.name)
 
+
+def _stores(catalog: Catalog, settings: Settings, ns_name: pulumi.Input[str]) -> dict[str, RedisStore]:
     stores: dict[str, RedisStore] = {}
     for name, store in catalog.stores.items():
         stores[name] = RedisStore(
@@ -51,14 +79,20 @@ def build_stack(catalog: Catalog, settings: Settings) -> dict[str, pulumi.Input[
                 checkov_skips=workloads.checkov_skips(catalog, settings, name, store.checkov_skips),
             ),
         )
-    store_secrets = {name: (f"{name}-auth", "password") for name in stores}
+    return stores
 
+
+def _services(
+    catalog: Catalog, settings: Settings, ns_name: pulumi.Input[str], stores: dict[str, RedisStore]
+) -> dict[str, MicroService]:
+    store_secrets = {name: (f"{name}-auth", "password") for name in stores}
     services: dict[str, MicroService] = {}
     for name in enabled_services(catalog, settings):
         service = catalog.services[name]
         replicas = settings.replicas_of(name)
         callee_stores = [stores[t] for t in service.calls.values() if t in stores]
         port = workloads.service_port(service)
+        probes = service.probes if port else None
         services[name] = MicroService(
             name,
             MicroServiceArgs(
@@ -71,12 +105,8 @@ def build_stack(catalog: Catalog, settings: Settings) -> dict[str, pulumi.Input[
                 limits=service.resources.limits.model_dump(),
                 port=port,
                 env=workloads.service_env(catalog, name, store_secrets),
-                readiness_probe=workloads.probe_args(service.probes.readiness, port.container)
-                if service.probes and port
-                else None,
-                liveness_probe=workloads.probe_args(service.probes.liveness, port.container)
-                if service.probes and port
-                else None,
+                readiness_probe=workloads.probe_args(probes.readiness, port.container) if probes else None,
+                liveness_probe=workloads.probe_args(probes.liveness, port.container) if probes else None,
                 replicas=replicas,
                 autoscaling=workloads.autoscaling_for(settings, replicas) if port else None,
                 init_containers=workloads.wait_for_init(catalog, service),
@@ -89,12 +119,7 @@ def build_stack(catalog: Catalog, settings: Settings) -> dict[str, pulumi.Input[
             # A service that reads a store's password starts after that Secret exists.
             opts=pulumi.ResourceOptions(depends_on=[s.secret for s in callee_stores]),
         )
-
-    return {
-        "namespace": ns_name,
-        "frontendAddress": frontend_address(services[FRONTEND], settings),
-        "services": sorted(services),
-    }
+    return services
 
 
 def frontend_address(frontend: MicroService, settings: Settings) -> pulumi.Output[str]:
