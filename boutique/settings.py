@@ -50,6 +50,7 @@ class Settings(StrictModel):
     # --- security (SecurePolicyBundle) ---
 
     # --- platform operators, monitoring, logging ---
+    monitoring_namespace: Annotated[str, StringConstraints(pattern=DNS_LABEL)] = "monitoring"
 
 
     @field_validator("frontend_exposure", mode="before")
