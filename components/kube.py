@@ -57,14 +57,18 @@ def checkov_skip_annotations(skips: Mapping[str, str]) -> dict[str, str]:
     return {f"checkov.io/skip{i}": f"{check}={reason}" for i, (check, reason) in enumerate(sorted(skips.items()), 1)}
 
 
-def pod_security_context() -> core.PodSecurityContextArgs:
-    return core.PodSecurityContextArgs(
+def _non_root() -> dict[str, object]:
+    """Set on the pod and again on each container, so a container can never fall back to root."""
+    return dict(
         run_as_non_root=True,
         run_as_user=RUN_AS_USER,
         run_as_group=RUN_AS_USER,
-        fs_group=RUN_AS_USER,
         seccomp_profile=core.SeccompProfileArgs(type="RuntimeDefault"),
     )
+
+
+def pod_security_context() -> core.PodSecurityContextArgs:
+    return core.PodSecurityContextArgs(fs_group=RUN_AS_USER, **_non_root())
 
 
 def container_security_context() -> core.SecurityContextArgs:
@@ -72,11 +76,8 @@ def container_security_context() -> core.SecurityContextArgs:
         allow_privilege_escalation=False,
         privileged=False,
         read_only_root_filesystem=True,
-        run_as_non_root=True,
-        run_as_user=RUN_AS_USER,
-        run_as_group=RUN_AS_USER,
         capabilities=core.CapabilitiesArgs(drop=["ALL"]),
-        seccomp_profile=core.SeccompProfileArgs(type="RuntimeDefault"),
+        **_non_root(),
     )
 
 
