@@ -14,6 +14,7 @@ from pydantic import Field, StringConstraints, ValidationError, field_validator,
 
 from boutique.errors import CatalogError, format_validation_error
 from boutique.model import Quantity, StrictModel, cpu_cores, memory_bytes
+from boutique.resilience import MeshPolicy
 from boutique.yamlio import load_yaml_file
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
@@ -157,6 +158,7 @@ class Service(StrictModel):
     image: Image | None = None  # default: <images.registry>/<name>:<images.tag>
     termination_grace_period_seconds: Seconds = 30
     checkov_skips: dict[CheckId, Reason] = {}
+    mesh: MeshPolicy = MeshPolicy()  # overrides of the catalog's mesh defaults
 
     @model_validator(mode="after")
     def _probes_need_port(self) -> Service:
@@ -186,6 +188,7 @@ class Catalog(StrictModel):
     checkov_skips: dict[CheckId, Reason] = {}
     services: dict[Name, Service]
     stores: dict[Name, Store] = {}
+    mesh: MeshPolicy = MeshPolicy()  # resilience defaults in the mesh (a service may override)
 
     @model_validator(mode="after")
     def _graph(self) -> Catalog:
@@ -203,6 +206,11 @@ class Catalog(StrictModel):
                 raise ValueError(
                     f"services.{name}.waitFor.target: {service.wait_for.target!r} is not a service with a port"
                 )
+            try:
+                service.mesh.over(self.mesh)
+            except ValidationError as exc:
+                message = exc.errors()[0]["msg"].removeprefix("Value error, ")
+                raise ValueError(f"services.{name}.mesh (over the catalog's mesh defaults): {message}") from None
         return self
 
     # Derived facts: the rest of the program reads the graph only through these.
@@ -226,6 +234,11 @@ class Catalog(StrictModel):
     def edges(self) -> set[tuple[str, str]]:
         """Every (caller, callee) pair of the call graph."""
         return {(caller, callee) for caller, s in self.services.items() for callee in s.calls.values()}
+
+    def mesh_policy_of(self, name: str) -> MeshPolicy:
+        """The resilience policy for calls to `name`: its own `mesh:` over the catalog's defaults."""
+        own = self.services[name].mesh if name in self.services else MeshPolicy()
+        return own.over(self.mesh)
 
     def image_of(
         self, name: str, registry: str | None = None, tag: str | None = None, digest: str | None = None

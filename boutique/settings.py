@@ -13,6 +13,7 @@ from pydantic import Field, StringConstraints, ValidationError, field_validator,
 
 from boutique.catalog import DIGEST, DNS_LABEL, Catalog, check_tag
 from boutique.errors import SettingsError, format_validation_error
+from boutique.meshconfig import DNS_SUBDOMAIN, HOSTNAME, Canary, check_mesh
 from boutique.model import StrictModel
 
 PROJECT = "boutique"
@@ -46,6 +47,11 @@ class Settings(StrictModel):
     # --- the mesh and the way in (Istio, canaries, Gateway API) ---
     mesh: bool = False
     gateway_namespace: Annotated[str, StringConstraints(pattern=DNS_LABEL)] = "boutique-gateway"
+    gateway_host: Annotated[str, StringConstraints(pattern=f"^$|{HOSTNAME}")] = ""
+    gateway_class: Annotated[str, StringConstraints(pattern=f"^$|{DNS_SUBDOMAIN}")] = ""  # empty: istio
+    gateway_issuer: Annotated[str, StringConstraints(pattern=f"^$|{DNS_SUBDOMAIN}")] = ""
+    gateway_issuer_kind: Literal["ClusterIssuer", "Issuer"] = "ClusterIssuer"
+    canaries: dict[str, Canary] = {}
 
     # --- security (SecurePolicyBundle) ---
 
@@ -118,6 +124,7 @@ def settings_from_config(stack: str, config: Mapping[str, Any], catalog: Catalog
 
 
 def _check_against_catalog(file_name: str, settings: Settings, catalog: Catalog) -> None:
+    check_mesh(file_name, settings, catalog)
     for key in ("service_replicas", "image_digests"):
         for service in getattr(settings, key):
             if service not in catalog.services:
