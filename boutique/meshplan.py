@@ -76,9 +76,7 @@ def mesh_labels(catalog: Catalog, name: str) -> dict[str, str]:
     }
 
 
-def mesh_service_args(
-    catalog: Catalog, settings: Settings, name: str, namespace: pulumi.Input[str]
-) -> MeshServiceArgs:
+def mesh_service_args(catalog: Catalog, settings: Settings, name: str, namespace: pulumi.Input[str]) -> MeshServiceArgs:
     """A service or store as the mesh sees it: the hosts it serves, whom it calls, its resilience."""
     service = catalog.services.get(name)
     protocol = service.ports.protocol if service and service.ports else "tcp"
@@ -104,9 +102,7 @@ def gateway_class(settings: Settings) -> str:
     return settings.gateway_class or ISTIO_GATEWAY_CLASS
 
 
-def gateway_args(
-    catalog: Catalog, settings: Settings, name: str, namespace: pulumi.Input[str]
-) -> HttpsGatewayArgs:
+def gateway_args(catalog: Catalog, settings: Settings, name: str, namespace: pulumi.Input[str]) -> HttpsGatewayArgs:
     """The Gateway in front of service `name`, with the same canary split as the mesh."""
     service = catalog.services[name]
     assert service.ports is not None, f"{name} serves no port"

@@ -29,9 +29,7 @@ def _at_least_1ms(duration: str) -> str:
 
 
 # Istio durations: a number and one unit, at least 1ms (e.g. 250ms, 2s, 1.5m, 1h).
-Duration = Annotated[
-    str, StringConstraints(pattern=r"^[0-9]+(\.[0-9]+)?(ms|s|m|h)$"), AfterValidator(_at_least_1ms)
-]
+Duration = Annotated[str, StringConstraints(pattern=r"^[0-9]+(\.[0-9]+)?(ms|s|m|h)$"), AfterValidator(_at_least_1ms)]
 Count = Annotated[int, Field(ge=1, le=1_000_000)]
 
 
