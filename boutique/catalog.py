@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, Field, StringConstraints, ValidationError, field_validator, model_validator
 
 from boutique.errors import CatalogError, format_validation_error
 from boutique.model import Quantity, StrictModel, cpu_cores, memory_bytes
@@ -36,6 +36,16 @@ def check_tag(tag: str | None) -> str | None:
     if tag is not None and (tag == "latest" or not re.fullmatch(r"[\w][\w.-]{0,127}", tag)):
         raise ValueError(f"image tag {tag!r} is not pinned; use a release tag (not 'latest') or a digest")
     return tag
+
+
+def check_override_tag(tag: str) -> str:
+    """A tag that overrides another: empty (keep that one) or pinned."""
+    if tag:
+        check_tag(tag)
+    return tag
+
+
+OverrideTag = Annotated[str, AfterValidator(check_override_tag)]
 
 
 class Image(StrictModel):

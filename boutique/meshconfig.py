@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 from pydantic import Field, StringConstraints, field_validator
 
-from boutique.catalog import DIGEST, DNS_LABEL, Catalog, EnvName, check_tag
+from boutique.catalog import DIGEST, DNS_LABEL, Catalog, EnvName, OverrideTag
 from boutique.errors import SettingsError
 from boutique.model import StrictModel
 from components.kube import STABLE_TRACK
@@ -36,7 +36,7 @@ class Canary(StrictModel):
     weight: Annotated[int, Field(ge=0, le=100)] = 0
     header: str = "canary"
     header_value: Annotated[str, StringConstraints(pattern=r"^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$")] = "true"
-    image_tag: str = ""  # empty: the stable image (a tag or digest here replaces both)
+    image_tag: OverrideTag = ""  # empty: the stable image (a tag or digest here replaces both)
     image_digest: Annotated[str, StringConstraints(pattern=DIGEST)] = ""
     env: dict[EnvName, str] = {}  # set or override env vars of the stable version
     replicas: Annotated[int, Field(ge=1, le=100)] = 1
@@ -58,13 +58,6 @@ class Canary(StrictModel):
         if value.lower() in ISTIO_RESERVED_HEADERS:
             raise ValueError(f"{value!r} is matched by Istio as a request attribute, not a header; pick another name")
         return value.lower()  # header names are case-insensitive; Istio wants them lowercase
-
-    @field_validator("image_tag")
-    @classmethod
-    def _pinned_tag(cls, value: str) -> str:
-        if value:
-            check_tag(value)
-        return value
 
 
 def check_mesh(file_name: str, settings: Settings, catalog: Catalog) -> None:

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, ValidationError, field_validator, model_validator
 
-from boutique.catalog import DIGEST, DNS_LABEL, Catalog, check_tag
+from boutique.catalog import DIGEST, DNS_LABEL, Catalog, OverrideTag
 from boutique.errors import SettingsError, format_validation_error
 from boutique.meshconfig import DNS_SUBDOMAIN, HOSTNAME, Canary, check_mesh
 from boutique.model import StrictModel
@@ -31,7 +31,7 @@ NODEPORT_REFUSED = (
 class Settings(StrictModel):
     namespace: Annotated[str, StringConstraints(pattern=DNS_LABEL)] = "boutique"
     image_registry: str = ""  # empty: the catalog's registry
-    image_tag: str = ""  # empty: the catalog's tag
+    image_tag: OverrideTag = ""  # empty: the catalog's tag
     image_digests: dict[str, Annotated[str, StringConstraints(pattern=DIGEST)]] = {}
     replicas: Replicas = 1
     service_replicas: dict[str, Replicas] = {}
@@ -64,13 +64,6 @@ class Settings(StrictModel):
     def _no_nodeport(cls, value: Any) -> Any:
         if value == "NodePort":
             raise ValueError(NODEPORT_REFUSED)
-        return value
-
-    @field_validator("image_tag")
-    @classmethod
-    def _pinned_tag(cls, value: str) -> str:
-        if value:
-            check_tag(value)
         return value
 
     @model_validator(mode="after")
