@@ -85,6 +85,12 @@ def check_mesh(file_name: str, settings: Settings, catalog: Catalog) -> None:
                 f"{canary.replicas} is above autoscalingMaxReplicas ({settings.autoscaling_max_replicas})",
             )
 
+    if settings.mesh and settings.frontend_exposure == "LoadBalancer":
+        raise refuse(
+            "frontendExposure",
+            "a LoadBalancer sends plain HTTP straight to the frontend's sidecar, which the mesh's strict "
+            "mutual TLS refuses; use gateway (or ClusterIP for port-forward)",
+        )
     if settings.frontend_exposure == "gateway":
         if not settings.gateway_host:
             raise refuse("gatewayHost", "frontendExposure is gateway, so the host name to serve is required")

@@ -117,7 +117,6 @@ def settings_from_config(stack: str, config: Mapping[str, Any], catalog: Catalog
 
 
 def _check_against_catalog(file_name: str, settings: Settings, catalog: Catalog) -> None:
-    check_mesh(file_name, settings, catalog)
     for key in ("service_replicas", "image_digests"):
         for service in getattr(settings, key):
             if service not in catalog.services:
@@ -125,6 +124,7 @@ def _check_against_catalog(file_name: str, settings: Settings, catalog: Catalog)
                     f"{file_name}: {PROJECT}:{config_key(key)}.{service}: no such service in the catalog "
                     f"(known: {', '.join(sorted(catalog.services))})"
                 )
+    check_mesh(file_name, settings, catalog)
 
 
 def load_settings(catalog: Catalog) -> Settings:

@@ -225,3 +225,10 @@ def test_without_the_mesh_another_gateway_class_serves_the_frontend():
     route = objects.get("HTTPRoute", "frontend")["spec"]["rules"]
     assert route == [{"backendRefs": [{"name": "frontend", "port": 80}]}]
     assert "frontend-v2" not in objects.names("Deployment") and "frontend-v1" not in objects.names("Service")
+
+
+def test_without_the_mesh_a_load_balancer_still_serves_the_frontend():
+    objects = Objects(run_stack("prod", {"mesh": "false", "canaries": "{}", "frontendExposure": "LoadBalancer"}))
+    assert objects.get("Service", "frontend")["spec"]["type"] == "LoadBalancer"
+    assert not objects.kind("Gateway") and not objects.kind("HTTPRoute") and not objects.kind("Certificate")
+    assert objects.names("Namespace") == {SHOP}

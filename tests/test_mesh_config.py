@@ -92,6 +92,11 @@ def test_gateway_needs_host_issuer_and_a_class(catalog):
     assert "boutique:gatewayHost: String should match" in refused(catalog, gatewayHost="Shop_Example")
 
 
+def test_load_balancer_straight_into_the_mesh_is_refused(catalog):
+    message = refused(catalog, mesh="true", frontendExposure="LoadBalancer")
+    assert message.startswith("Pulumi.prod.yaml: boutique:frontendExposure: a LoadBalancer sends plain HTTP")
+
+
 def test_catalog_mesh_policy_is_checked(tmp_path):
     def too_short_per_try(data):
         data["services"]["paymentservice"]["mesh"] = {"timeout": "1s"}  # default perTryTimeout is 2s
