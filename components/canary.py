@@ -7,7 +7,6 @@ weight. Both take their rules from `traffic_rules`, so they can never disagree.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -53,7 +52,3 @@ def traffic_rules(stable: str, canary: str | None, routing: CanaryRouting | None
         TrafficRule((Destination(canary),), header=(routing.header, routing.header_value)),
         TrafficRule(default),
     ]
-
-
-def targets(rules: Sequence[TrafficRule]) -> set[str]:
-    return {d.target for rule in rules for d in rule.destinations}
