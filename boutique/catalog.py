@@ -10,10 +10,11 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, Field, StringConstraints, ValidationError, field_validator, model_validator
 
 from boutique.errors import CatalogError, format_validation_error
 from boutique.model import Quantity, StrictModel, cpu_cores, memory_bytes
+from boutique.resilience import MeshPolicy
 from boutique.yamlio import load_yaml_file
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
@@ -35,6 +36,16 @@ def check_tag(tag: str | None) -> str | None:
     if tag is not None and (tag == "latest" or not re.fullmatch(r"[\w][\w.-]{0,127}", tag)):
         raise ValueError(f"image tag {tag!r} is not pinned; use a release tag (not 'latest') or a digest")
     return tag
+
+
+def check_override_tag(tag: str) -> str:
+    """A tag that overrides another: empty (keep that one) or pinned."""
+    if tag:
+        check_tag(tag)
+    return tag
+
+
+OverrideTag = Annotated[str, AfterValidator(check_override_tag)]
 
 
 class Image(StrictModel):
@@ -157,6 +168,7 @@ class Service(StrictModel):
     image: Image | None = None  # default: <images.registry>/<name>:<images.tag>
     termination_grace_period_seconds: Seconds = 30
     checkov_skips: dict[CheckId, Reason] = {}
+    mesh: MeshPolicy = MeshPolicy()  # overrides of the catalog's mesh defaults
 
     @model_validator(mode="after")
     def _probes_need_port(self) -> Service:
@@ -186,6 +198,7 @@ class Catalog(StrictModel):
     checkov_skips: dict[CheckId, Reason] = {}
     services: dict[Name, Service]
     stores: dict[Name, Store] = {}
+    mesh: MeshPolicy = MeshPolicy()  # resilience defaults in the mesh (a service may override)
 
     @model_validator(mode="after")
     def _graph(self) -> Catalog:
@@ -203,6 +216,11 @@ class Catalog(StrictModel):
                 raise ValueError(
                     f"services.{name}.waitFor.target: {service.wait_for.target!r} is not a service with a port"
                 )
+            try:
+                service.mesh.over(self.mesh)
+            except ValidationError as exc:
+                message = exc.errors()[0]["msg"].removeprefix("Value error, ")
+                raise ValueError(f"services.{name}.mesh (over the catalog's mesh defaults): {message}") from None
         return self
 
     # Derived facts: the rest of the program reads the graph only through these.
@@ -226,6 +244,11 @@ class Catalog(StrictModel):
     def edges(self) -> set[tuple[str, str]]:
         """Every (caller, callee) pair of the call graph."""
         return {(caller, callee) for caller, s in self.services.items() for callee in s.calls.values()}
+
+    def mesh_policy_of(self, name: str) -> MeshPolicy:
+        """The resilience policy for calls to `name`: its own `mesh:` over the catalog's defaults."""
+        own = self.services[name].mesh if name in self.services else MeshPolicy()
+        return own.over(self.mesh)
 
     def image_of(
         self, name: str, registry: str | None = None, tag: str | None = None, digest: str | None = None

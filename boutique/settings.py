@@ -11,8 +11,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, ValidationError, field_validator, model_validator
 
-from boutique.catalog import DIGEST, DNS_LABEL, Catalog, check_tag
+from boutique.catalog import DIGEST, DNS_LABEL, Catalog, OverrideTag
 from boutique.errors import SettingsError, format_validation_error
+from boutique.meshconfig import DNS_SUBDOMAIN, HOSTNAME, Canary, check_mesh
 from boutique.model import StrictModel
 
 PROJECT = "boutique"
@@ -30,7 +31,7 @@ NODEPORT_REFUSED = (
 class Settings(StrictModel):
     namespace: Annotated[str, StringConstraints(pattern=DNS_LABEL)] = "boutique"
     image_registry: str = ""  # empty: the catalog's registry
-    image_tag: str = ""  # empty: the catalog's tag
+    image_tag: OverrideTag = ""  # empty: the catalog's tag
     image_digests: dict[str, Annotated[str, StringConstraints(pattern=DIGEST)]] = {}
     replicas: Replicas = 1
     service_replicas: dict[str, Replicas] = {}
@@ -46,6 +47,11 @@ class Settings(StrictModel):
     # --- the mesh and the way in (Istio, canaries, Gateway API) ---
     mesh: bool = False
     gateway_namespace: Annotated[str, StringConstraints(pattern=DNS_LABEL)] = "boutique-gateway"
+    gateway_host: Annotated[str, StringConstraints(pattern=f"^$|{HOSTNAME}")] = ""
+    gateway_class: Annotated[str, StringConstraints(pattern=f"^$|{DNS_SUBDOMAIN}")] = ""  # empty: istio
+    gateway_issuer: Annotated[str, StringConstraints(pattern=f"^$|{DNS_SUBDOMAIN}")] = ""
+    gateway_issuer_kind: Literal["ClusterIssuer", "Issuer"] = "ClusterIssuer"
+    canaries: dict[str, Canary] = {}
 
     # --- security (SecurePolicyBundle) ---
 
@@ -58,13 +64,6 @@ class Settings(StrictModel):
     def _no_nodeport(cls, value: Any) -> Any:
         if value == "NodePort":
             raise ValueError(NODEPORT_REFUSED)
-        return value
-
-    @field_validator("image_tag")
-    @classmethod
-    def _pinned_tag(cls, value: str) -> str:
-        if value:
-            check_tag(value)
         return value
 
     @model_validator(mode="after")
@@ -125,6 +124,7 @@ def _check_against_catalog(file_name: str, settings: Settings, catalog: Catalog)
                     f"{file_name}: {PROJECT}:{config_key(key)}.{service}: no such service in the catalog "
                     f"(known: {', '.join(sorted(catalog.services))})"
                 )
+    check_mesh(file_name, settings, catalog)
 
 
 def load_settings(catalog: Catalog) -> Settings:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import pulumi
 from pulumi_kubernetes.core import v1 as core
 
-from boutique import workloads
+from boutique import meshplan, workloads
 from boutique.catalog import Catalog
 from boutique.settings import Settings
+from boutique.topology import GATEWAY_NAME
 from components.crds import CrdOwners
+from components.gateway import HttpsGateway
 from components.kube import object_meta
+from components.mesh import INJECTION_LABEL, MeshService
 from components.microservice import MicroService, MicroServiceArgs
 from components.redis_store import RedisStore, RedisStoreArgs
 
@@ -24,7 +27,7 @@ def enabled_services(catalog: Catalog, settings: Settings) -> list[str]:
 
 def build_stack(catalog: Catalog, settings: Settings) -> dict[str, pulumi.Input[object]]:
     """Create every resource of the stack; return the stack outputs."""
-    crds = CrdOwners()  # noqa: F841 - custom resources wait for the Release that brings their CRD
+    crds = CrdOwners()  # custom resources wait for the Release that brings their CRD
     outputs: dict[str, pulumi.Input[object]] = {}
 
     namespace = _namespace(catalog, settings)
@@ -38,12 +41,20 @@ def build_stack(catalog: Catalog, settings: Settings) -> dict[str, pulumi.Input[
     services = _services(catalog, settings, ns_name, stores)
 
     # --- the mesh and the way in ---
+    if settings.mesh:
+        for name in [*services, *stores]:
+            MeshService(name, meshplan.mesh_service_args(catalog, settings, name, ns_name), crds)
+    gateway = (
+        HttpsGateway(GATEWAY_NAME, meshplan.gateway_args(catalog, settings, FRONTEND, ns_name), crds)
+        if settings.frontend_exposure == "gateway"
+        else None
+    )
 
     # --- monitoring and logging ---
 
     outputs.update(
         namespace=ns_name,
-        frontendAddress=frontend_address(services[FRONTEND], settings),
+        frontendAddress=gateway.url if gateway else frontend_address(services[FRONTEND], settings),
         services=sorted(services),
     )
     return outputs
@@ -55,7 +66,11 @@ def _namespace(catalog: Catalog, settings: Settings) -> core.Namespace:
         metadata=object_meta(
             settings.namespace,
             None,
-            {"app.kubernetes.io/part-of": catalog.part_of, "app.kubernetes.io/managed-by": "pulumi"},
+            {
+                "app.kubernetes.io/part-of": catalog.part_of,
+                "app.kubernetes.io/managed-by": "pulumi",
+                **(INJECTION_LABEL if settings.mesh else {}),
+            },
         ),
     )
 
@@ -77,6 +92,7 @@ def _stores(catalog: Catalog, settings: Settings, ns_name: pulumi.Input[str]) ->
                 storage_size=store.storage,
                 storage_class=settings.redis_storage_class,
                 checkov_skips=workloads.checkov_skips(catalog, settings, name, store.checkov_skips),
+                pod_annotations=meshplan.pod_annotations(settings, has_probes=True),
             ),
         )
     return stores
@@ -93,6 +109,7 @@ def _services(
         callee_stores = [stores[t] for t in service.calls.values() if t in stores]
         port = workloads.service_port(service)
         probes = service.probes if port else None
+        env = workloads.service_env(catalog, name, store_secrets)
         services[name] = MicroService(
             name,
             MicroServiceArgs(
@@ -104,7 +121,7 @@ def _services(
                 requests=service.resources.requests.model_dump(),
                 limits=service.resources.limits.model_dump(),
                 port=port,
-                env=workloads.service_env(catalog, name, store_secrets),
+                env=env,
                 readiness_probe=workloads.probe_args(probes.readiness, port.container) if probes else None,
                 liveness_probe=workloads.probe_args(probes.liveness, port.container) if probes else None,
                 replicas=replicas,
@@ -115,6 +132,8 @@ def _services(
                 if name == FRONTEND and settings.frontend_exposure == "LoadBalancer"
                 else "ClusterIP",
                 checkov_skips=workloads.checkov_skips(catalog, settings, name, service.checkov_skips),
+                pod_annotations=meshplan.pod_annotations(settings, has_probes=probes is not None),
+                canary=meshplan.canary_track(catalog, settings, name, env),
             ),
             # A service that reads a store's password starts after that Secret exists.
             opts=pulumi.ResourceOptions(depends_on=[s.secret for s in callee_stores]),

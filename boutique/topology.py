@@ -15,6 +15,10 @@ def gateway_service_account(gateway_class: str = "istio") -> str:
     return f"{GATEWAY_NAME}-{gateway_class}"
 
 
+# Namespace of the Istio control plane (istiod): every sidecar must reach it.
+ISTIO_NAMESPACE = "istio-system"
+
+
 # Metrics endpoints the monitoring namespace scrapes: the Istio sidecar's merged metrics (15020)
 # and Envoy's own (15090); the Redis exporter sidecar.
 ISTIO_METRICS_PORTS = (15020, 15090)

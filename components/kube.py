@@ -15,10 +15,14 @@ MANAGED_BY = "pulumi"
 # checkov CKV_K8S_40 wants a UID above 10000 so the container can never map to a host user.
 # The shop's images run fine as any non-root UID (upstream uses 1000).
 RUN_AS_USER = 10001
+# The `version` label of a service's stable Deployment; a canary runs beside it under another.
+STABLE_TRACK = "v1"
+# Pod Security Standards as of the oldest Kubernetes the manifests are validated against.
+POD_SECURITY_VERSION = "v1.30"
 
 
 def standard_labels(
-    name: str, *, component: str, part_of: str, release: str, instance: str, track: str = "v1"
+    name: str, *, component: str, part_of: str, release: str, instance: str, track: str = STABLE_TRACK
 ) -> dict[str, str]:
     """`app` and `version` (the Istio track: v1, v2) plus the recommended app.kubernetes.io labels."""
     return {
@@ -31,6 +35,15 @@ def standard_labels(
         "app.kubernetes.io/part-of": part_of,
         "app.kubernetes.io/managed-by": MANAGED_BY,
     }
+
+
+def pod_security_labels(level: str = "restricted", version: str = POD_SECURITY_VERSION) -> dict[str, str]:
+    """Pod Security Admission: enforce, audit and warn at one level, pinned to a Kubernetes version."""
+    labels: dict[str, str] = {}
+    for mode in ("enforce", "audit", "warn"):
+        labels[f"pod-security.kubernetes.io/{mode}"] = level
+        labels[f"pod-security.kubernetes.io/{mode}-version"] = version
+    return labels
 
 
 def selector_labels(name: str, version: str | None = None) -> dict[str, str]:

@@ -13,6 +13,7 @@ from pulumi_kubernetes.meta import v1 as meta
 from pulumi_kubernetes.policy import v1 as policy
 
 from components.kube import (
+    STABLE_TRACK,
     checkov_skip_annotations,
     container_security_context,
     object_meta,
@@ -49,6 +50,18 @@ class InitContainer:
 
 
 @dataclass(frozen=True)
+class Track:
+    """One version of the service: what may differ between the stable Deployment and a canary."""
+
+    version: str
+    image: str
+    env: Sequence[core.EnvVarArgs] = ()
+    replicas: int = 1
+    autoscaling: Autoscaling | None = None
+    checkov_skips: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class MicroServiceArgs:
     namespace: pulumi.Input[str]
     image: str
@@ -68,6 +81,10 @@ class MicroServiceArgs:
     service_type: str = "ClusterIP"
     checkov_skips: Mapping[str, str] = field(default_factory=dict)
     pod_annotations: Mapping[str, str] = field(default_factory=dict)
+    canary: Track | None = None  # a second Deployment `<name>-<version>` beside the stable one
+
+    def stable(self) -> Track:
+        return Track(STABLE_TRACK, self.image, self.env, self.replicas, self.autoscaling, self.checkov_skips)
 
 
 class MicroService(pulumi.ComponentResource):
@@ -79,69 +96,24 @@ class MicroService(pulumi.ComponentResource):
     def __init__(self, name: str, args: MicroServiceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("boutique:index:MicroService", name, None, opts)
         self.args = args
-        labels = standard_labels(
-            name, component=args.component, part_of=args.part_of, release=args.release, instance=name
-        )
-        child = pulumi.ResourceOptions(parent=self)
+        labels = self._labels(name, STABLE_TRACK)
 
         self.service_account = service_account(f"{name}-sa", name, args.namespace, labels, self)
-        self.deployment = apps.Deployment(
-            f"{name}-deployment",
-            metadata=object_meta(name, args.namespace, labels, checkov_skip_annotations(args.checkov_skips)),
-            spec=self._deployment_spec(name, labels),
-            opts=child,
-        )
+        self.service = self._service(name, name, selector_labels(name), labels)
+        self.deployment = self._track(name, args.stable())
 
-        self.service: core.Service | None = None
-        if args.port is not None:
-            self.service = core.Service(
-                f"{name}-service",
-                metadata=object_meta(name, args.namespace, labels),
-                spec=core.ServiceSpecArgs(
-                    type=args.service_type,
-                    selector=selector_labels(name),
-                    ports=[
-                        core.ServicePortArgs(
-                            name=args.port.protocol,
-                            port=args.port.service,
-                            target_port=args.port.protocol,
-                            app_protocol=args.port.protocol,
-                            protocol="TCP",
-                        )
-                    ],
-                ),
-                opts=child,
-            )
-
-        if args.replicas > 1:
-            # Voluntary disruptions (drains, upgrades) take at most one pod at a time.
-            self.disruption_budget = policy.PodDisruptionBudget(
-                f"{name}-pdb",
-                metadata=object_meta(name, args.namespace, labels),
-                spec=policy.PodDisruptionBudgetSpecArgs(
-                    max_unavailable=1,
-                    selector=meta.LabelSelectorArgs(match_labels=selector_labels(name)),
-                ),
-                opts=child,
-            )
-
-        if args.autoscaling is not None:
-            self.autoscaler = autoscaling.HorizontalPodAutoscaler(
-                f"{name}-hpa",
-                metadata=object_meta(name, args.namespace, labels),
-                spec=autoscaling.HorizontalPodAutoscalerSpecArgs(
-                    scale_target_ref=autoscaling.CrossVersionObjectReferenceArgs(
-                        api_version="apps/v1", kind="Deployment", name=name
-                    ),
-                    min_replicas=args.autoscaling.min_replicas,
-                    max_replicas=args.autoscaling.max_replicas,
-                    metrics=[
-                        _utilization("cpu", args.autoscaling.cpu_percent),
-                        _utilization("memory", args.autoscaling.memory_percent),
-                    ],
-                ),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.deployment]),
-            )
+        # A canary: its own Deployment (same identity, other version label) with its own PDB/HPA,
+        # and a Service per version for routers that split traffic by Service (Gateway API).
+        self.canary_deployment: apps.Deployment | None = None
+        self.track_services: dict[str, core.Service] = {}
+        if args.canary is not None:
+            self.canary_deployment = self._track(name, args.canary)
+            for version in (STABLE_TRACK, args.canary.version):
+                track_service = self._service(
+                    track_service_name(name, version), name, selector_labels(name, version), self._labels(name, version)
+                )
+                if track_service is not None:
+                    self.track_services[version] = track_service
 
         self.service_name: pulumi.Output[str] = pulumi.Output.from_input(name)
         self.address: pulumi.Output[str | None] = pulumi.Output.from_input(
@@ -156,11 +128,88 @@ class MicroService(pulumi.ComponentResource):
             }
         )
 
-    def _deployment_spec(self, name: str, labels: dict[str, str]) -> apps.DeploymentSpecArgs:
+    def _labels(self, name: str, version: str) -> dict[str, str]:
+        args = self.args
+        return standard_labels(
+            name,
+            component=args.component,
+            part_of=args.part_of,
+            release=args.release,
+            instance=workload_name(name, version),
+            track=version,
+        )
+
+    def _service(
+        self, service_name: str, name: str, selector: dict[str, str], labels: dict[str, str]
+    ) -> core.Service | None:
+        args = self.args
+        if args.port is None:
+            return None
+        return core.Service(
+            f"{service_name}-service",
+            metadata=object_meta(service_name, args.namespace, labels),
+            spec=core.ServiceSpecArgs(
+                # Only the service itself is ever exposed; per-version Services stay inside.
+                type=args.service_type if service_name == name else "ClusterIP",
+                selector=selector,
+                ports=[
+                    core.ServicePortArgs(
+                        name=args.port.protocol,
+                        port=args.port.service,
+                        target_port=args.port.protocol,
+                        app_protocol=args.port.protocol,
+                        protocol="TCP",
+                    )
+                ],
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _track(self, name: str, track: Track) -> apps.Deployment:
+        """A Deployment for one version, with its PodDisruptionBudget and autoscaler when it needs them."""
+        args = self.args
+        child = pulumi.ResourceOptions(parent=self)
+        labels = self._labels(name, track.version)
+        workload = workload_name(name, track.version)
+        selector = meta.LabelSelectorArgs(match_labels=selector_labels(name, track.version))
+        deployment = apps.Deployment(
+            f"{workload}-deployment",
+            metadata=object_meta(workload, args.namespace, labels, checkov_skip_annotations(track.checkov_skips)),
+            spec=self._deployment_spec(name, labels, track),
+            opts=child,
+        )
+        if track.replicas > 1:
+            # Voluntary disruptions (drains, upgrades) take at most one pod of a version at a time.
+            policy.PodDisruptionBudget(
+                f"{workload}-pdb",
+                metadata=object_meta(workload, args.namespace, labels),
+                spec=policy.PodDisruptionBudgetSpecArgs(max_unavailable=1, selector=selector),
+                opts=child,
+            )
+        if track.autoscaling is not None:
+            autoscaling.HorizontalPodAutoscaler(
+                f"{workload}-hpa",
+                metadata=object_meta(workload, args.namespace, labels),
+                spec=autoscaling.HorizontalPodAutoscalerSpecArgs(
+                    scale_target_ref=autoscaling.CrossVersionObjectReferenceArgs(
+                        api_version="apps/v1", kind="Deployment", name=workload
+                    ),
+                    min_replicas=track.autoscaling.min_replicas,
+                    max_replicas=track.autoscaling.max_replicas,
+                    metrics=[
+                        _utilization("cpu", track.autoscaling.cpu_percent),
+                        _utilization("memory", track.autoscaling.memory_percent),
+                    ],
+                ),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[deployment]),
+            )
+        return deployment
+
+    def _deployment_spec(self, name: str, labels: dict[str, str], track: Track) -> apps.DeploymentSpecArgs:
         args = self.args
         return apps.DeploymentSpecArgs(
             # With an autoscaler the HPA owns the replica count; setting it here would fight it.
-            replicas=None if args.autoscaling else args.replicas,
+            replicas=None if track.autoscaling else track.replicas,
             revision_history_limit=5,
             selector=meta.LabelSelectorArgs(match_labels=selector_labels(name, labels["version"])),
             strategy=apps.DeploymentStrategyArgs(
@@ -169,18 +218,18 @@ class MicroService(pulumi.ComponentResource):
             ),
             template=core.PodTemplateSpecArgs(
                 metadata=meta.ObjectMetaArgs(labels=labels, annotations=dict(args.pod_annotations) or None),
-                spec=self._pod_spec(name),
+                spec=self._pod_spec(name, track),
             ),
         )
 
-    def _pod_spec(self, name: str) -> core.PodSpecArgs:
+    def _pod_spec(self, name: str, track: Track) -> core.PodSpecArgs:
         args = self.args
         ports = (
             [core.ContainerPortArgs(name=args.port.protocol, container_port=args.port.container, protocol="TCP")]
             if args.port
             else None
         )
-        spread = args.replicas > 1 or args.autoscaling is not None
+        spread = track.replicas > 1 or track.autoscaling is not None
         return core.PodSpecArgs(
             service_account_name=name,
             automount_service_account_token=False,
@@ -202,10 +251,10 @@ class MicroService(pulumi.ComponentResource):
             containers=[
                 core.ContainerArgs(
                     name="server",
-                    image=args.image,
+                    image=track.image,
                     image_pull_policy=IMAGE_PULL_POLICY,
                     ports=ports,
-                    env=list(args.env) or None,
+                    env=list(track.env) or None,
                     readiness_probe=args.readiness_probe,
                     liveness_probe=args.liveness_probe,
                     resources=resource_requirements(args.requests, args.limits),
@@ -213,6 +262,16 @@ class MicroService(pulumi.ComponentResource):
                 )
             ],
         )
+
+
+def workload_name(name: str, version: str) -> str:
+    """The stable Deployment is `<name>`; a canary's is `<name>-<version>`."""
+    return name if version == STABLE_TRACK else f"{name}-{version}"
+
+
+def track_service_name(name: str, version: str) -> str:
+    """The Service that reaches one version only (`<name>-v1`, `<name>-v2`), created with a canary."""
+    return f"{name}-{version}"
 
 
 def _utilization(resource: str, percent: int) -> autoscaling.MetricSpecArgs:

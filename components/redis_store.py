@@ -42,6 +42,7 @@ class RedisStoreArgs:
     storage_size: str = "1Gi"
     storage_class: str = ""  # empty: the cluster default
     checkov_skips: Mapping[str, str] = field(default_factory=dict)
+    pod_annotations: Mapping[str, str] = field(default_factory=dict)
 
 
 class RedisStore(pulumi.ComponentResource):
@@ -100,7 +101,7 @@ class RedisStore(pulumi.ComponentResource):
                 service_name=name,
                 selector=meta.LabelSelectorArgs(match_labels=selector_labels(name, labels["version"])),
                 template=core.PodTemplateSpecArgs(
-                    metadata=meta.ObjectMetaArgs(labels=labels),
+                    metadata=meta.ObjectMetaArgs(labels=labels, annotations=dict(args.pod_annotations) or None),
                     spec=self._pod_spec(name, secret_name, args),
                 ),
                 volume_claim_templates=[self._claim(args)] if args.persistence else None,

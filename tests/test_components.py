@@ -64,7 +64,8 @@ def test_replicated_service_gets_pdb_and_spread():
         lambda: MicroService("api", MicroServiceArgs(**BASE, port=ServicePort(9000, 9000, "http"), replicas=3))
     )
     pdb = objects.get("PodDisruptionBudget", "api")["spec"]
-    assert pdb == {"maxUnavailable": 1, "selector": {"matchLabels": {"app": "api"}}}
+    # Per version: a canary's pods never count against the stable version's budget.
+    assert pdb == {"maxUnavailable": 1, "selector": {"matchLabels": {"app": "api", "version": "v1"}}}
     deployment = objects.get("Deployment", "api")["spec"]
     assert deployment["replicas"] == 3
     assert deployment["template"]["spec"]["topologySpreadConstraints"][0]["whenUnsatisfiable"] == "DoNotSchedule"

@@ -99,11 +99,12 @@ def test_loadgenerator_waits_for_frontend(dev):
 
 
 def test_every_object_is_named_and_namespaced(dev, prod):
-    for objects, namespace in ((dev, "boutique-dev"), (prod, "boutique")):
+    # prod's Gateway lives in a namespace of its own (Settings.gateway_namespace).
+    for objects, namespaces in ((dev, {"boutique-dev"}), (prod, {"boutique", "boutique-gateway"})):
         for obj in objects.all:
             assert obj["metadata"]["name"], obj
             if obj["kind"] != "Namespace":
-                assert obj["metadata"]["namespace"] == namespace, obj["metadata"]
+                assert obj["metadata"]["namespace"] in namespaces, obj["metadata"]
 
 
 def test_every_container_is_restricted(dev, prod):
@@ -146,15 +147,16 @@ def test_prod_is_replicated_spread_and_autoscaled(prod):
         assert {m["resource"]["name"] for m in hpa["spec"]["metrics"]} == {"cpu", "memory"}
         # The HPA owns the count: the Deployment leaves replicas unset so pulumi up never fights it.
         assert "replicas" not in prod.get("Deployment", name)["spec"]
-    assert prod.names("HorizontalPodAutoscaler") == set(UPSTREAM)
-    assert prod.names("PodDisruptionBudget") == set(UPSTREAM)
+    # frontend-v2: prod's frontend canary (2 replicas) has its own autoscaler and budget.
+    assert prod.names("HorizontalPodAutoscaler") == {*UPSTREAM, "frontend-v2"}
+    assert prod.names("PodDisruptionBudget") == {*UPSTREAM, "frontend-v2"}
     for deployment in prod.kind("Deployment"):
         spread = deployment["spec"]["template"]["spec"]["topologySpreadConstraints"]
         assert {c["topologyKey"] for c in spread} == {"kubernetes.io/hostname", "topology.kubernetes.io/zone"}
     redis = prod.get("StatefulSet", "redis-cart")["spec"]
     assert redis["volumeClaimTemplates"][0]["spec"]["resources"]["requests"] == {"storage": "1Gi"}
     assert "yes" in redis["template"]["spec"]["containers"][0]["command"]
-    assert prod.get("Service", "frontend")["spec"]["type"] == "LoadBalancer"
+    assert prod.get("Service", "frontend")["spec"]["type"] == "ClusterIP"  # reached through the Gateway
 
 
 def test_no_nodeport_anywhere(dev, prod):

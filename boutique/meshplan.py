@@ -1,0 +1,128 @@
+"""Catalog + settings → arguments of the mesh, canary and gateway components (`build_stack` feeds them)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pulumi
+from pulumi_kubernetes.core import v1 as core
+
+from boutique import workloads
+from boutique.catalog import Catalog
+from boutique.meshconfig import Canary as CanaryConfig
+from boutique.settings import Settings
+from boutique.topology import ISTIO_NAMESPACE
+from components.canary import CanaryRouting, traffic_rules
+from components.gateway import HttpsGatewayArgs
+from components.kube import STABLE_TRACK, pod_security_labels
+from components.mesh import REWRITE_PROBES_ANNOTATION, Canary, MeshServiceArgs
+from components.microservice import Track, track_service_name
+
+ISTIO_GATEWAY_CLASS = "istio"
+
+
+def pod_annotations(settings: Settings, has_probes: bool) -> dict[str, str]:
+    """In the mesh, probes go through the sidecar (the kubelet has no mesh certificate)."""
+    return dict(REWRITE_PROBES_ANNOTATION) if settings.mesh and has_probes else {}
+
+
+def routing_of(canary: CanaryConfig) -> CanaryRouting:
+    return CanaryRouting(weight=canary.weight, header=canary.header, header_value=canary.header_value)
+
+
+def canary_track(
+    catalog: Catalog, settings: Settings, name: str, stable_env: Sequence[core.EnvVarArgs]
+) -> Track | None:
+    """The canary's Deployment: the stable image unless it names its own, env overrides laid over
+    the stable env (order kept, so `$(VAR)` references still expand), its own replicas/autoscaling."""
+    canary = settings.canaries.get(name)
+    if canary is None:
+        return None
+    if canary.image_tag or canary.image_digest:
+        image = catalog.image_of(
+            name,
+            registry=settings.image_registry or None,
+            tag=canary.image_tag or settings.image_tag or None,
+            digest=canary.image_digest or None,
+        )
+        pinned = bool(image.digest)
+        image_ref = image.ref
+    else:
+        pinned = name in settings.image_digests
+        image_ref = workloads.image_ref(catalog, settings, name)
+    overrides = dict(canary.env)
+    env = [core.EnvVarArgs(name=e.name, value=overrides.pop(e.name)) if e.name in overrides else e for e in stable_env]
+    env += [core.EnvVarArgs(name=k, value=v) for k, v in overrides.items()]
+    skips = workloads.checkov_skips(catalog, settings, name, catalog.services[name].checkov_skips)
+    if pinned:
+        skips.pop("CKV_K8S_43", None)  # the image is pinned by digest
+    return Track(
+        version=canary.version,
+        image=image_ref,
+        env=env,
+        replicas=canary.replicas,
+        autoscaling=workloads.autoscaling_for(settings, canary.replicas),
+        checkov_skips=skips,
+    )
+
+
+def mesh_labels(catalog: Catalog, name: str) -> dict[str, str]:
+    """Labels of a workload's mesh objects: they cover every version, so no `version` label."""
+    return {
+        "app": name,
+        "app.kubernetes.io/name": name,
+        "app.kubernetes.io/part-of": catalog.part_of,
+        "app.kubernetes.io/managed-by": "pulumi",
+    }
+
+
+def mesh_service_args(catalog: Catalog, settings: Settings, name: str, namespace: pulumi.Input[str]) -> MeshServiceArgs:
+    """A service or store as the mesh sees it: the hosts it serves, whom it calls, its resilience."""
+    service = catalog.services.get(name)
+    protocol = service.ports.protocol if service and service.ports else "tcp"
+    policy = catalog.mesh_policy_of(name).as_crd()
+    canary = settings.canaries.get(name)
+    return MeshServiceArgs(
+        namespace=namespace,
+        labels=mesh_labels(catalog, name),
+        served=catalog.port_of(name) is not None,
+        http=protocol in ("http", "grpc"),
+        extra_hosts=[track_service_name(name, v) for v in (STABLE_TRACK, canary.version)] if canary else [],
+        callees=catalog.callees_of(name) if service else [],
+        connection_pool=policy.get("connectionPool", {}),
+        outlier_detection=policy.get("outlierDetection", {}),
+        retries=policy.get("retries", {}),
+        timeout=policy.get("timeout"),
+        canary=Canary(version=canary.version, routing=routing_of(canary)) if canary else None,
+        control_plane_namespace=ISTIO_NAMESPACE,
+    )
+
+
+def gateway_class(settings: Settings) -> str:
+    return settings.gateway_class or ISTIO_GATEWAY_CLASS
+
+
+def gateway_args(catalog: Catalog, settings: Settings, name: str, namespace: pulumi.Input[str]) -> HttpsGatewayArgs:
+    """The Gateway in front of service `name`, with the same canary split as the mesh."""
+    service = catalog.services[name]
+    assert service.ports is not None, f"{name} serves no port"
+    canary = settings.canaries.get(name)
+    if canary is None:
+        rules = traffic_rules(name, None, None)
+    else:
+        rules = traffic_rules(
+            track_service_name(name, STABLE_TRACK), track_service_name(name, canary.version), routing_of(canary)
+        )
+    return HttpsGatewayArgs(
+        namespace=settings.gateway_namespace,
+        namespace_labels=pod_security_labels(),
+        labels={"app.kubernetes.io/part-of": catalog.part_of, "app.kubernetes.io/managed-by": "pulumi"},
+        gateway_class=gateway_class(settings),
+        host=settings.gateway_host,
+        issuer_name=settings.gateway_issuer,
+        issuer_kind=settings.gateway_issuer_kind,
+        route_namespace=namespace,
+        route_name=name,
+        backend_port=service.ports.service_port,
+        rules=rules,
+    )
