@@ -5,15 +5,15 @@ from __future__ import annotations
 import pulumi
 from pulumi_kubernetes.core import v1 as core
 
-from boutique import workloads
+from boutique import security, workloads
 from boutique.catalog import Catalog
 from boutique.settings import Settings
+from boutique.topology import FRONTEND
 from components.crds import CrdOwners
 from components.kube import object_meta
 from components.microservice import MicroService, MicroServiceArgs
-from components.redis_store import RedisStore, RedisStoreArgs
-
-FRONTEND = "frontend"
+from components.redis_store import RedisStore, RedisStoreArgs, auth_secret_name
+from components.secure_policy_bundle import SecurePolicyBundle
 
 
 def enabled_services(catalog: Catalog, settings: Settings) -> list[str]:
@@ -24,7 +24,7 @@ def enabled_services(catalog: Catalog, settings: Settings) -> list[str]:
 
 def build_stack(catalog: Catalog, settings: Settings) -> dict[str, pulumi.Input[object]]:
     """Create every resource of the stack; return the stack outputs."""
-    crds = CrdOwners()  # noqa: F841 - custom resources wait for the Release that brings their CRD
+    crds = CrdOwners()  # custom resources wait for the Release that brings their CRD
     outputs: dict[str, pulumi.Input[object]] = {}
 
     namespace = _namespace(catalog, settings)
@@ -33,8 +33,11 @@ def build_stack(catalog: Catalog, settings: Settings) -> dict[str, pulumi.Input[
     # --- platform operators: each registers the API groups of its CRDs in `crds` ---
 
     # --- security (SecurePolicyBundle) ---
+    policies = SecurePolicyBundle(
+        "security", security.bundle_args(catalog, settings, enabled_services(catalog, settings), ns_name), crds
+    )
 
-    stores = _stores(catalog, settings, ns_name)
+    stores = _stores(catalog, settings, ns_name, policies.secrets)
     services = _services(catalog, settings, ns_name, stores)
 
     # --- the mesh and the way in ---
@@ -55,12 +58,19 @@ def _namespace(catalog: Catalog, settings: Settings) -> core.Namespace:
         metadata=object_meta(
             settings.namespace,
             None,
-            {"app.kubernetes.io/part-of": catalog.part_of, "app.kubernetes.io/managed-by": "pulumi"},
+            {
+                "app.kubernetes.io/part-of": catalog.part_of,
+                "app.kubernetes.io/managed-by": "pulumi",
+                **security.namespace_labels(settings),
+            },
         ),
     )
 
 
-def _stores(catalog: Catalog, settings: Settings, ns_name: pulumi.Input[str]) -> dict[str, RedisStore]:
+def _stores(
+    catalog: Catalog, settings: Settings, ns_name: pulumi.Input[str], secrets: dict[str, pulumi.Resource]
+) -> dict[str, RedisStore]:
+    """`secrets`: Secret name -> what produces it elsewhere (external secrets); else generated."""
     stores: dict[str, RedisStore] = {}
     for name, store in catalog.stores.items():
         stores[name] = RedisStore(
@@ -77,6 +87,7 @@ def _stores(catalog: Catalog, settings: Settings, ns_name: pulumi.Input[str]) ->
                 storage_size=store.storage,
                 storage_class=settings.redis_storage_class,
                 checkov_skips=workloads.checkov_skips(catalog, settings, name, store.checkov_skips),
+                password_source=secrets.get(auth_secret_name(name)),
             ),
         )
     return stores
@@ -85,7 +96,7 @@ def _stores(catalog: Catalog, settings: Settings, ns_name: pulumi.Input[str]) ->
 def _services(
     catalog: Catalog, settings: Settings, ns_name: pulumi.Input[str], stores: dict[str, RedisStore]
 ) -> dict[str, MicroService]:
-    store_secrets = {name: (f"{name}-auth", "password") for name in stores}
+    store_secrets = {name: (auth_secret_name(name), "password") for name in stores}
     services: dict[str, MicroService] = {}
     for name in enabled_services(catalog, settings):
         service = catalog.services[name]
