@@ -18,7 +18,13 @@ from boutique import workloads
 from boutique.catalog import Catalog, Image
 from boutique.errors import SettingsError
 from boutique.model import cpu_cores, memory_bytes
-from boutique.security_config import SECRET_STORES, STACK_IMAGES, ContainerDefaults, parse
+from boutique.security_config import (
+    SECRET_STORES,
+    STACK_IMAGES,
+    ContainerDefaults,
+    external_secrets_problems,
+    parse,
+)
 from boutique.settings import PROJECT, Settings, config_key
 from boutique.topology import (
     FRONTEND,
@@ -342,6 +348,9 @@ def check_against_catalog(file_name: str, settings: Settings, catalog: Catalog) 
     def refuse(field_name: str, message: str) -> SettingsError:
         return SettingsError(f"{file_name}: {PROJECT}:{config_key(field_name)}: {message}")
 
+    problem = external_secrets_problems(settings.secrets_mode, settings.secrets_provider, settings.secret_store)
+    if problem:
+        raise refuse(*problem)
     enabled = enabled_services(catalog, settings)
     running = [*enabled, *catalog.stores]
     for name in settings.network_policy_holes:

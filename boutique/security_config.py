@@ -110,31 +110,36 @@ REMOTE_KEY_PREFIX = {
 }
 
 
-def check_provider(mode: str, provider: str) -> str:
-    if provider and provider not in SECRET_STORES:
-        raise ValueError(f"unknown secrets provider {provider!r}; use one of {', '.join(SECRET_STORES)}")
-    if mode == "external" and not provider:
-        raise ValueError(f"secretsMode is external: name the provider ({', '.join(SECRET_STORES)})")
-    return provider
-
-
 def parse(model: type[M], value: Any, what: str) -> M:
     """`value` as `model`; its problems as one ValueError (the caller's field names the key)."""
     try:
         return model.model_validate(value)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or what}: {e['msg'].removeprefix('Value error, ')}"
+            ".".join(str(p) for p in e["loc"]) + ": " * bool(e["loc"]) + e["msg"].removeprefix("Value error, ")
             for e in exc.errors()
         )
         raise ValueError(f"{what}: {problems}") from None
 
 
-def check_store(provider: str, mode: str, value: dict[str, Any]) -> dict[str, Any]:
-    """The provider's store settings, validated by its model (camelCase keys, as in the file)."""
-    if mode == "external" and provider in SECRET_STORES:
-        parse(SECRET_STORES[provider], value, f"{provider} store")
-    return value
+def check_provider(provider: str) -> str:
+    if provider and provider not in SECRET_STORES:
+        raise ValueError(f"unknown secrets provider {provider!r}; use one of {', '.join(SECRET_STORES)}")
+    return provider
+
+
+def external_secrets_problems(mode: str, provider: str, store: dict[str, Any]) -> tuple[str, str] | None:
+    """(field, problem) when external secrets lack what they need; the store's settings are
+    checked against the provider's model (camelCase keys, as in the file)."""
+    if mode != "external":
+        return None
+    if not provider:
+        return "secrets_provider", f"secretsMode is external: name the provider ({', '.join(SECRET_STORES)})"
+    try:
+        parse(SECRET_STORES[provider], store, f"{provider} store")
+    except ValueError as exc:
+        return "secret_store", str(exc)
+    return None
 
 
 def check_key_prefix(provider: str, prefix: str) -> str:

@@ -24,7 +24,6 @@ from boutique.security_config import (
     check_key_prefix,
     check_provider,
     check_registries,
-    check_store,
     parse,
 )
 
@@ -71,11 +70,11 @@ class Settings(StrictModel):
     access: dict[RoleName, Subjects] = {}
     deployer_service_account: Annotated[str, StringConstraints(pattern=f"{DNS_LABEL}|^$")] = ""
     secrets_mode: Literal["generated", "external"] = "generated"
-    secrets_provider: str = Field("", validate_default=True)
-    secret_store: dict[str, Any] = Field({}, validate_default=True)
-    secret_key_prefix: str = Field("", validate_default=True)
+    secrets_provider: str = ""
+    secret_store: dict[str, Any] = {}
+    secret_key_prefix: str = ""
     secret_refresh_interval: Duration = "1h"  # noqa: S105 - a duration
-    allowed_registries: list[str] = Field([STACK_IMAGES], validate_default=True)
+    allowed_registries: list[str] = [STACK_IMAGES]
 
     @field_validator("container_defaults")
     @classmethod
@@ -85,13 +84,8 @@ class Settings(StrictModel):
 
     @field_validator("secrets_provider")
     @classmethod
-    def _provider(cls, value: str, info: ValidationInfo) -> str:
-        return check_provider(info.data.get("secrets_mode", ""), value)
-
-    @field_validator("secret_store")
-    @classmethod
-    def _store(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
-        return check_store(info.data.get("secrets_provider", ""), info.data.get("secrets_mode", ""), value)
+    def _provider(cls, value: str) -> str:
+        return check_provider(value)
 
     @field_validator("secret_key_prefix")
     @classmethod

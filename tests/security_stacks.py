@@ -1,0 +1,17 @@
+"""Stack variants the security tests share (each run once per session)."""
+
+from __future__ import annotations
+
+import functools
+
+from tests.conftest import Objects, run_stack
+
+# prod in the mesh behind the gateway: istiod egress, sidecar metrics, the gateway's identity.
+MESH_GATEWAY = (("mesh", "true"), ("frontendExposure", "gateway"))
+# dev in the mesh behind a load balancer, with a declared hole.
+MESH_LOAD_BALANCER = (("mesh", "true"), ("frontendExposure", "LoadBalancer"), ("networkPolicyHoles", '["adservice"]'))
+
+
+@functools.cache
+def variant(stack: str, overrides: tuple[tuple[str, str], ...]) -> Objects:
+    return Objects(run_stack(stack, dict(overrides)))

@@ -1,0 +1,179 @@
+"""The rendered NetworkPolicies, evaluated the way a CNI would: who may open a connection to whom,
+on which port, must be exactly the catalog's call graph, plus DNS, plus the listed extras."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from boutique.settings import Settings
+from boutique.topology import GATEWAY_POD_LABELS
+from tests.security_stacks import MESH_GATEWAY, MESH_LOAD_BALANCER, variant
+
+DEFAULTS = Settings()
+INTERNET = "internet"  # a client outside the cluster (no pod, no namespace)
+# Pods outside the shop's namespace that the policies may name, as (namespace, labels).
+OUTSIDE = {
+    "gateway": (DEFAULTS.gateway_namespace, GATEWAY_POD_LABELS),
+    "prometheus": (DEFAULTS.monitoring_namespace, {"app.kubernetes.io/name": "prometheus"}),
+    "kube-dns": ("kube-system", {"k8s-app": "kube-dns"}),
+    "istiod": ("istio-system", {"app": "istiod", "istio": "pilot"}),
+    "stranger": ("default", {"app": "stranger"}),
+}
+SPARE_PORTS = {(4444, "TCP"), (4444, "UDP")}  # a port nothing should open
+
+
+class Cluster:
+    """The shop's pods and the outside pods, with the namespace's NetworkPolicies."""
+
+    def __init__(self, objects) -> None:
+        self.namespace = objects.kind("Namespace")[0]["metadata"]["name"]
+        self.pods: dict[str, tuple[str, dict[str, str]]] = dict(OUTSIDE)
+        self.ports: dict[str, set[tuple[int, str]]] = {}
+        for workload in objects.kind("Deployment") + objects.kind("StatefulSet"):
+            name = workload["metadata"]["name"]
+            template = workload["spec"]["template"]
+            self.pods[name] = (self.namespace, template["metadata"]["labels"])
+            self.ports[name] = {
+                (p["containerPort"], p.get("protocol", "TCP"))
+                for c in template["spec"]["containers"]
+                for p in c.get("ports", [])
+            }
+        self.policies = objects.kind("NetworkPolicy")
+        self.universe = set(SPARE_PORTS)
+        for ports in self.ports.values():
+            self.universe |= ports
+        for policy in self.policies:
+            for direction in ("ingress", "egress"):
+                for rule in policy["spec"].get(direction, []):
+                    self.universe |= {(p["port"], p.get("protocol", "TCP")) for p in rule.get("ports", [])}
+
+    def ours(self, pod: str) -> bool:
+        return pod in self.ports
+
+    def _selected(self, pod: str, policy_type: str) -> list[dict[str, Any]]:
+        labels = self.pods[pod][1]
+        return [
+            p
+            for p in self.policies
+            if policy_type in p["spec"]["policyTypes"] and _selects(p["spec"]["podSelector"], labels)
+        ]
+
+    def _peer_matches(self, peer: dict[str, Any], pod: str) -> bool:
+        assert peer and set(peer) <= {"podSelector", "namespaceSelector"}, peer
+        if pod == INTERNET:
+            return False
+        namespace, labels = self.pods[pod]
+        if "namespaceSelector" in peer:
+            in_namespace = _selects(peer["namespaceSelector"], {"kubernetes.io/metadata.name": namespace})
+        else:
+            in_namespace = namespace == self.namespace
+        return in_namespace and _selects(peer.get("podSelector", {}), labels)
+
+    def _admits(self, pod: str, other: str, port: tuple[int, str], policy_type: str) -> bool:
+        if pod == INTERNET or not self.ours(pod):
+            return True  # not ours to restrict
+        policies = self._selected(pod, policy_type)
+        if not policies:
+            return True
+        direction, peers_key = ("ingress", "from") if policy_type == "Ingress" else ("egress", "to")
+        for policy in policies:
+            for rule in policy["spec"].get(direction, []):
+                peers = rule.get(peers_key)
+                if peers and not any(self._peer_matches(peer, other) for peer in peers):
+                    continue
+                ports = rule.get("ports")
+                if ports and not any((p["port"], p.get("protocol", "TCP")) == port for p in ports):
+                    continue
+                return True
+        return False
+
+    def reachable(self) -> set[tuple[str, str, int, str]]:
+        """Every (source, destination, port, protocol) a connection may be opened on."""
+        endpoints = [*self.pods, INTERNET]
+        found = set()
+        for source in endpoints:
+            for destination in endpoints:
+                if not (self.ours(source) or self.ours(destination)):
+                    continue
+                for port in self.universe:
+                    if self._admits(source, destination, port, "Egress") and self._admits(
+                        destination, source, port, "Ingress"
+                    ):
+                        found.add((source, destination, *port))
+        return found
+
+
+def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    assert set(selector) <= {"matchLabels"}, selector
+    return all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items())
+
+
+def expected(cluster: Cluster, catalog, *, exposure: str, mesh: bool, holes: tuple[str, ...] = ()) -> set:
+    """The catalog's calls on the callee's port, DNS for every pod, and the extras the brief lists."""
+    ours = list(cluster.ports)
+    outsiders = [*OUTSIDE, INTERNET]
+
+    def port(pod: str) -> int:
+        (only,) = cluster.ports[pod]
+        return only[0]
+
+    edges = {(a, b, port(b), "TCP") for a, b in catalog.edges() if a in ours and b in ours}
+    edges |= {(pod, "kube-dns", 53, proto) for pod in ours for proto in ("UDP", "TCP")}
+    if exposure == "gateway":
+        edges.add(("gateway", "frontend", 8080, "TCP"))
+    if exposure == "LoadBalancer":
+        edges |= {(source, "frontend", 8080, "TCP") for source in outsiders}
+    edges |= {("prometheus", store, 9121, "TCP") for store in catalog.stores}
+    if mesh:
+        edges |= {(pod, "istiod", 15012, "TCP") for pod in ours}
+        edges |= {("prometheus", pod, p, "TCP") for pod in ours for p in (15020, 15090)}
+    for hole in holes:
+        edges |= {(source, hole, *p) for source in outsiders for p in cluster.universe}
+    return edges
+
+
+@pytest.mark.parametrize(
+    "stack, overrides, exposure, mesh, holes",
+    [
+        ("dev", (), "ClusterIP", False, ()),
+        ("prod", (), "LoadBalancer", False, ()),
+        ("prod", MESH_GATEWAY, "gateway", True, ()),
+        ("dev", MESH_LOAD_BALANCER, "LoadBalancer", True, ("adservice",)),
+    ],
+)
+def test_network_graph_is_the_call_graph_plus_dns_and_extras(catalog, stack, overrides, exposure, mesh, holes):
+    cluster = Cluster(variant(stack, overrides))
+    got = cluster.reachable()
+    want = expected(cluster, catalog, exposure=exposure, mesh=mesh, holes=holes)
+    assert got - want == set(), "allowed but not in the call graph"
+    assert want - got == set(), "in the call graph but blocked"
+
+
+def test_the_graph_follows_the_catalog_not_a_list(dev, catalog):
+    """Sanity of the evaluator: the shop's real edges are there, and a non-edge is not."""
+    got = Cluster(dev).reachable()
+    assert ("cartservice", "redis-cart", 6379, "TCP") in got
+    assert ("checkoutservice", "emailservice", 8080, "TCP") in got  # the pod's port, not the Service's 5000
+    assert ("loadgenerator", "frontend", 8080, "TCP") in got
+    assert ("frontend", "redis-cart", 6379, "TCP") not in got
+    assert ("frontend", "paymentservice", 50051, "TCP") not in got
+    assert ("stranger", "frontend", 8080, "TCP") not in got
+
+
+def test_every_pod_is_isolated_both_ways_and_nothing_allows_everything(dev, prod):
+    for objects in (dev, prod, variant("prod", MESH_GATEWAY)):
+        policies = objects.kind("NetworkPolicy")
+        deny = [p for p in policies if p["metadata"]["name"] == "default-deny-all"]
+        assert deny[0]["spec"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+        for policy in policies:
+            for direction in ("ingress", "egress"):
+                assert {} not in policy["spec"].get(direction, []), policy["metadata"]["name"]
+
+
+def test_a_hole_is_only_what_the_config_names_and_says_so():
+    policies = variant("dev", MESH_LOAD_BALANCER).kind("NetworkPolicy")
+    holes = [p for p in policies if {} in p["spec"].get("ingress", [])]
+    assert [p["metadata"]["name"] for p in holes] == ["adservice-hole-allow-all-ingress"]
+    assert holes[0]["spec"]["podSelector"] == {"matchLabels": {"app": "adservice"}}
