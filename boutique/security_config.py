@@ -9,7 +9,8 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import Field, StringConstraints, ValidationError, model_validator
 
-from boutique.model import Quantity, StrictModel, cpu_cores, memory_bytes
+from boutique.catalog import Resources
+from boutique.model import StrictModel
 
 M = TypeVar("M", bound=StrictModel)
 
@@ -36,24 +37,9 @@ class Subjects(StrictModel):
         return self
 
 
-class ContainerAmounts(StrictModel):
-    cpu: Quantity
-    memory: Quantity
-
-
-class ContainerDefaults(StrictModel):
-    """What a container that declares no resources gets (LimitRange default and defaultRequest)."""
-
-    requests: ContainerAmounts
-    limits: ContainerAmounts
-
-    @model_validator(mode="after")
-    def _within(self) -> ContainerDefaults:
-        if cpu_cores(self.requests.cpu) > cpu_cores(self.limits.cpu):
-            raise ValueError("requests.cpu is above limits.cpu")
-        if memory_bytes(self.requests.memory) > memory_bytes(self.limits.memory):
-            raise ValueError("requests.memory is above limits.memory")
-        return self
+# What a container that declares no resources gets (LimitRange default and defaultRequest): the
+# same shape, and the same checks, as a catalog entry's resources.
+ContainerDefaults = Resources
 
 
 # --- secret stores, one model per provider (External Secrets Operator) ---
