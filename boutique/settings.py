@@ -166,6 +166,7 @@ def settings_from_config(stack: str, config: Mapping[str, Any], catalog: Catalog
 
 
 def _check_against_catalog(file_name: str, settings: Settings, catalog: Catalog) -> None:
+    # Imported here: boutique.security imports this module.
     from boutique.security import check_against_catalog as check_security
 
     check_security(file_name, settings, catalog)
