@@ -18,6 +18,7 @@ OUTSIDE = {
     "gateway": (DEFAULTS.gateway_namespace, GATEWAY_POD_LABELS),
     "prometheus": (DEFAULTS.monitoring_namespace, {"app.kubernetes.io/name": "prometheus"}),
     "kube-dns": ("kube-system", {"k8s-app": "kube-dns"}),
+    "metrics-server": ("kube-system", {"k8s-app": "metrics-server"}),  # a neighbour of DNS, not DNS
     "istiod": ("istio-system", {"app": "istiod", "istio": "pilot"}),
     "stranger": ("default", {"app": "stranger"}),
 }
@@ -89,18 +90,20 @@ class Cluster:
                 return True
         return False
 
-    def reachable(self) -> set[tuple[str, str, int, str]]:
-        """Every (source, destination, port, protocol) a connection may be opened on."""
+    def reachable(self, side: str = "both") -> set[tuple[str, str, int, str]]:
+        """Every (source, destination, port, protocol) a connection may be opened on: admitted by
+        the source's egress and the destination's ingress, or by one `side` alone ("Egress":
+        from the shop's pods, "Ingress": to them)."""
         endpoints = [*self.pods, INTERNET]
         found = set()
         for source in endpoints:
             for destination in endpoints:
-                if not (self.ours(source) or self.ours(destination)):
+                mine = {"Egress": self.ours(source), "Ingress": self.ours(destination)}
+                if not mine.get(side, mine["Egress"] or mine["Ingress"]):
                     continue
                 for port in self.universe:
-                    if self._admits(source, destination, port, "Egress") and self._admits(
-                        destination, source, port, "Ingress"
-                    ):
+                    egress = side == "Ingress" or self._admits(source, destination, port, "Egress")
+                    if egress and (side == "Egress" or self._admits(destination, source, port, "Ingress")):
                         found.add((source, destination, *port))
         return found
 
@@ -110,28 +113,31 @@ def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
     return all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items())
 
 
-def expected(cluster: Cluster, catalog, *, exposure: str, mesh: bool, holes: tuple[str, ...] = ()) -> set:
-    """The catalog's calls on the callee's port, DNS for every pod, and the extras the brief lists."""
+def expected(cluster: Cluster, catalog, *, exposure: str, mesh: bool, holes: tuple[str, ...] = ()) -> dict:
+    """What each side must admit, by "Egress" (from the shop's pods) and "Ingress" (to them), and
+    "both": the catalog's calls on the callee's port, DNS for every pod, the extras the brief lists."""
     ours = list(cluster.ports)
-    outsiders = [*OUTSIDE, INTERNET]
+    everyone = [*cluster.pods, INTERNET]
 
     def port(pod: str) -> int:
         (only,) = cluster.ports[pod]
         return only[0]
 
-    edges = {(a, b, port(b), "TCP") for a, b in catalog.edges() if a in ours and b in ours}
-    edges |= {(pod, "kube-dns", 53, proto) for pod in ours for proto in ("UDP", "TCP")}
+    calls = {(a, b, port(b), "TCP") for a, b in catalog.edges() if a in ours and b in ours}
+    egress = calls | {(pod, "kube-dns", 53, proto) for pod in ours for proto in ("UDP", "TCP")}
+    ingress = set(calls)
     if exposure == "gateway":
-        edges.add(("gateway", "frontend", 8080, "TCP"))
+        ingress.add(("gateway", "frontend", 8080, "TCP"))
     if exposure == "LoadBalancer":
-        edges |= {(source, "frontend", 8080, "TCP") for source in outsiders}
-    edges |= {("prometheus", store, 9121, "TCP") for store in catalog.stores}
+        ingress |= {(source, "frontend", 8080, "TCP") for source in everyone}
+    ingress |= {("prometheus", store, 9121, "TCP") for store in catalog.stores}
     if mesh:
-        edges |= {(pod, "istiod", 15012, "TCP") for pod in ours}
-        edges |= {("prometheus", pod, p, "TCP") for pod in ours for p in (15020, 15090)}
+        egress |= {(pod, "istiod", 15012, "TCP") for pod in ours}
+        ingress |= {("prometheus", pod, p, "TCP") for pod in ours for p in (15020, 15090)}
     for hole in holes:
-        edges |= {(source, hole, *p) for source in outsiders for p in cluster.universe}
-    return edges
+        ingress |= {(source, hole, *p) for source in everyone for p in cluster.universe}
+    both = {e for e in egress | ingress if (e in egress or e[0] not in ours) and (e in ingress or e[1] not in ours)}
+    return {"Egress": egress, "Ingress": ingress, "both": both}
 
 
 @pytest.mark.parametrize(
@@ -145,10 +151,11 @@ def expected(cluster: Cluster, catalog, *, exposure: str, mesh: bool, holes: tup
 )
 def test_network_graph_is_the_call_graph_plus_dns_and_extras(catalog, stack, overrides, exposure, mesh, holes):
     cluster = Cluster(variant(stack, overrides))
-    got = cluster.reachable()
-    want = expected(cluster, catalog, exposure=exposure, mesh=mesh, holes=holes)
-    assert got - want == set(), "allowed but not in the call graph"
-    assert want - got == set(), "in the call graph but blocked"
+    wanted = expected(cluster, catalog, exposure=exposure, mesh=mesh, holes=holes)
+    for side in ("both", "Egress", "Ingress"):  # each side on its own too: neither leans on the other
+        got, want = cluster.reachable(side), wanted[side]
+        assert got - want == set(), f"{side}: allowed but not in the call graph"
+        assert want - got == set(), f"{side}: in the call graph but blocked"
 
 
 def test_the_graph_follows_the_catalog_not_a_list(dev, catalog):
