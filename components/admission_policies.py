@@ -56,7 +56,7 @@ def registries_rule(registries: Sequence[str]) -> str:
 
 @dataclass(frozen=True)
 class Rule:
-    name: str  # the policy's name is `<prefix>-<name>`
+    name: str  # the policy's name is `<namespace>-<name>`
     expression: str
     message: str
     pods: bool = True  # pods and their controllers; else Services
@@ -82,11 +82,14 @@ def create_admission_policies(
     labels: Mapping[str, str],
     registries: Sequence[str],
 ) -> list[admission.ValidatingAdmissionPolicyBinding]:
-    """A policy and a binding per rule, the binding scoped to `namespace` and denying on failure."""
+    """A policy and a binding per rule, the binding scoped to `namespace` and denying on failure.
+
+    Both are cluster-scoped, so their names start with the namespace's: `<namespace>-<rule>`.
+    """
     opts = pulumi.ResourceOptions(parent=owner)
     bindings = []
     for rule in rules(registries):
-        name = f"{prefix}-{rule.name}"
+        name = f"{namespace}-{rule.name}"
         if rule.pods:
             groups = POD_RESOURCES
             variables = [

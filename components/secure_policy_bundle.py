@@ -85,7 +85,7 @@ class SecurePolicyBundle(pulumi.ComponentResource):
         self.network_policies = create_network_policies(self, name, ns, labels, args.network)
         self.role_bindings = create_access_control(self, name, ns, labels, args.access)
         self.admission_bindings = create_admission_policies(
-            self, args.namespace_name, args.namespace_name, labels, args.allowed_registries
+            self, name, args.namespace_name, labels, args.allowed_registries
         )
         # Secret name -> the resource that makes that Secret exist (workloads depend on it).
         self.secrets: dict[str, pulumi.Resource] = {}
