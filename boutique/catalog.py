@@ -154,6 +154,34 @@ class WaitFor(StrictModel):
     image: Image
 
 
+class GrpcApi(StrictModel):
+    """A gRPC service and the methods callers may invoke (`/<service>/<method>`, POST)."""
+
+    service: Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")]
+    methods: Annotated[list[Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Za-z0-9]*$")]], Field(min_length=1)]
+
+    @property
+    def paths(self) -> list[str]:
+        return [f"/{self.service}/{method}" for method in self.methods]
+
+
+class HttpApi(StrictModel):
+    methods: Annotated[list[Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]], Field(min_length=1)]
+
+
+class Api(StrictModel):
+    """What a service answers, for mesh authorization: exactly one of grpc or http."""
+
+    grpc: GrpcApi | None = None
+    http: HttpApi | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Api:
+        if (self.grpc is None) == (self.http is None):
+            raise ValueError("an api needs exactly one of grpc or http")
+        return self
+
+
 class Service(StrictModel):
     component: Name
     description: str
@@ -169,11 +197,16 @@ class Service(StrictModel):
     termination_grace_period_seconds: Seconds = 30
     checkov_skips: dict[CheckId, Reason] = {}
     mesh: MeshPolicy = MeshPolicy()  # overrides of the catalog's mesh defaults
+    api: Api | None = None  # without one, callers may send anything to the port
 
     @model_validator(mode="after")
     def _probes_need_port(self) -> Service:
         if self.probes is not None and self.ports is None:
             raise ValueError("probes need ports.container; set probes: null for a service without a port")
+        if self.api is not None:
+            kind = "grpc" if self.api.grpc else "http"
+            if self.ports is None or self.ports.protocol != kind:
+                raise ValueError(f"api.{kind} needs ports.protocol {kind}")
         clash = set(self.calls) & set(self.env)
         if clash:
             raise ValueError(f"{sorted(clash)} set in both calls and env; an address is derived from calls")
@@ -231,6 +264,13 @@ class Catalog(StrictModel):
             return self.stores[name].port
         service = self.services.get(name)
         return service.ports.service_port if service and service.ports else None
+
+    def container_port_of(self, name: str) -> int | None:
+        """The port `name`'s pods listen on (what NetworkPolicies and mesh policies name), or None."""
+        if name in self.stores:
+            return self.stores[name].port
+        service = self.services.get(name)
+        return service.ports.container if service and service.ports else None
 
     def address_of(self, name: str) -> str:
         return f"{name}:{self.port_of(name)}"

@@ -115,7 +115,7 @@ def gateway_args(catalog: Catalog, settings: Settings, name: str, namespace: pul
         )
     return HttpsGatewayArgs(
         namespace=settings.gateway_namespace,
-        namespace_labels=pod_security_labels(),
+        namespace_labels=pod_security_labels(version=settings.pod_security_version),
         labels={"app.kubernetes.io/part-of": catalog.part_of, "app.kubernetes.io/managed-by": "pulumi"},
         gateway_class=gateway_class(settings),
         host=settings.gateway_host,

@@ -9,12 +9,24 @@ import json
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints, ValidationError, field_validator, model_validator
+from pydantic import Field, StringConstraints, ValidationError, ValidationInfo, field_validator, model_validator
 
 from boutique.catalog import DIGEST, DNS_LABEL, Catalog, OverrideTag
 from boutique.errors import SettingsError, format_validation_error
 from boutique.meshconfig import DNS_SUBDOMAIN, HOSTNAME, Canary, check_mesh
 from boutique.model import StrictModel
+from boutique.security_config import (
+    STACK_IMAGES,
+    ContainerDefaults,
+    Duration,
+    QuotaHeadroom,
+    RoleName,
+    Subjects,
+    check_key_prefix,
+    check_provider,
+    check_registries,
+    parse,
+)
 
 PROJECT = "boutique"
 
@@ -54,6 +66,42 @@ class Settings(StrictModel):
     canaries: dict[str, Canary] = {}
 
     # --- security (SecurePolicyBundle) ---
+    pod_security_version: Annotated[str, StringConstraints(pattern=r"^v1\.[0-9]+$")] = "v1.30"
+    quota_headroom_percent: QuotaHeadroom = 50
+    container_defaults: dict[str, Any] = {
+        "requests": {"cpu": "50m", "memory": "64Mi"},
+        "limits": {"cpu": "200m", "memory": "256Mi"},
+    }
+    network_policy_holes: list[Annotated[str, StringConstraints(pattern=DNS_LABEL)]] = []
+    access: dict[RoleName, Subjects] = {}
+    deployer_service_account: Annotated[str, StringConstraints(pattern=f"{DNS_LABEL}|^$")] = ""
+    secrets_mode: Literal["generated", "external"] = "generated"
+    secrets_provider: str = ""
+    secret_store: dict[str, Any] = {}
+    secret_key_prefix: str = ""
+    secret_refresh_interval: Duration = "1h"  # noqa: S105 - a duration
+    allowed_registries: list[str] = [STACK_IMAGES]
+
+    @field_validator("container_defaults")
+    @classmethod
+    def _container_defaults(cls, value: dict[str, Any]) -> dict[str, Any]:
+        parse(ContainerDefaults, value, "container defaults")
+        return value
+
+    @field_validator("secrets_provider")
+    @classmethod
+    def _provider(cls, value: str) -> str:
+        return check_provider(value)
+
+    @field_validator("secret_key_prefix")
+    @classmethod
+    def _key_prefix(cls, value: str, info: ValidationInfo) -> str:
+        return check_key_prefix(info.data.get("secrets_provider", ""), value)
+
+    @field_validator("allowed_registries")
+    @classmethod
+    def _registries(cls, value: list[str]) -> list[str]:
+        return check_registries(value)
 
     # --- platform operators, monitoring, logging ---
     monitoring_namespace: Annotated[str, StringConstraints(pattern=DNS_LABEL)] = "monitoring"
@@ -117,6 +165,10 @@ def settings_from_config(stack: str, config: Mapping[str, Any], catalog: Catalog
 
 
 def _check_against_catalog(file_name: str, settings: Settings, catalog: Catalog) -> None:
+    # Imported here: boutique.security imports this module.
+    from boutique.security import check_against_catalog as check_security
+
+    check_security(file_name, settings, catalog)
     for key in ("service_replicas", "image_digests"):
         for service in getattr(settings, key):
             if service not in catalog.services:

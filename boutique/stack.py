@@ -5,18 +5,17 @@ from __future__ import annotations
 import pulumi
 from pulumi_kubernetes.core import v1 as core
 
-from boutique import meshplan, workloads
+from boutique import meshplan, security, workloads
 from boutique.catalog import Catalog
 from boutique.settings import Settings
-from boutique.topology import GATEWAY_NAME
+from boutique.topology import FRONTEND, GATEWAY_NAME
 from components.crds import CrdOwners
 from components.gateway import HttpsGateway
 from components.kube import object_meta
-from components.mesh import INJECTION_LABEL, MeshService
+from components.mesh import MeshService
 from components.microservice import MicroService, MicroServiceArgs
-from components.redis_store import RedisStore, RedisStoreArgs
-
-FRONTEND = "frontend"
+from components.redis_store import RedisStore, RedisStoreArgs, auth_secret_name
+from components.secure_policy_bundle import SecurePolicyBundle
 
 
 def enabled_services(catalog: Catalog, settings: Settings) -> list[str]:
@@ -36,8 +35,11 @@ def build_stack(catalog: Catalog, settings: Settings) -> dict[str, pulumi.Input[
     # --- platform operators: each registers the API groups of its CRDs in `crds` ---
 
     # --- security (SecurePolicyBundle) ---
+    policies = SecurePolicyBundle(
+        "security", security.bundle_args(catalog, settings, enabled_services(catalog, settings), ns_name), crds
+    )
 
-    stores = _stores(catalog, settings, ns_name)
+    stores = _stores(catalog, settings, ns_name, policies.secrets)
     services = _services(catalog, settings, ns_name, stores)
 
     # --- the mesh and the way in ---
@@ -69,13 +71,16 @@ def _namespace(catalog: Catalog, settings: Settings) -> core.Namespace:
             {
                 "app.kubernetes.io/part-of": catalog.part_of,
                 "app.kubernetes.io/managed-by": "pulumi",
-                **(INJECTION_LABEL if settings.mesh else {}),
+                **security.namespace_labels(settings),
             },
         ),
     )
 
 
-def _stores(catalog: Catalog, settings: Settings, ns_name: pulumi.Input[str]) -> dict[str, RedisStore]:
+def _stores(
+    catalog: Catalog, settings: Settings, ns_name: pulumi.Input[str], secrets: dict[str, pulumi.Resource]
+) -> dict[str, RedisStore]:
+    """`secrets`: Secret name -> what produces it elsewhere (external secrets); else generated."""
     stores: dict[str, RedisStore] = {}
     for name, store in catalog.stores.items():
         stores[name] = RedisStore(
@@ -93,6 +98,7 @@ def _stores(catalog: Catalog, settings: Settings, ns_name: pulumi.Input[str]) ->
                 storage_class=settings.redis_storage_class,
                 checkov_skips=workloads.checkov_skips(catalog, settings, name, store.checkov_skips),
                 pod_annotations=meshplan.pod_annotations(settings, has_probes=True),
+                password_source=secrets.get(auth_secret_name(name)),
             ),
         )
     return stores
@@ -101,7 +107,7 @@ def _stores(catalog: Catalog, settings: Settings, ns_name: pulumi.Input[str]) ->
 def _services(
     catalog: Catalog, settings: Settings, ns_name: pulumi.Input[str], stores: dict[str, RedisStore]
 ) -> dict[str, MicroService]:
-    store_secrets = {name: (f"{name}-auth", "password") for name in stores}
+    store_secrets = {name: (auth_secret_name(name), "password") for name in stores}
     services: dict[str, MicroService] = {}
     for name in enabled_services(catalog, settings):
         service = catalog.services[name]

@@ -4,6 +4,9 @@ policies and monitoring, so each is written once.
 
 from __future__ import annotations
 
+# The service the shop is entered through (what frontendExposure exposes).
+FRONTEND = "frontend"
+
 # The Gateway API Gateway that fronts the shop (frontendExposure: gateway). Istio's automated
 # gateway deployment names the Deployment and ServiceAccount `<gateway>-<gatewayClass>` and labels
 # the pods with the gateway's name.
@@ -23,3 +26,19 @@ ISTIO_NAMESPACE = "istio-system"
 # and Envoy's own (15090); the Redis exporter sidecar.
 ISTIO_METRICS_PORTS = (15020, 15090)
 REDIS_EXPORTER_PORT = 9121
+
+# The mesh (Istio): identities, and what its injection adds to every pod. The mesh's Helm values
+# (issue 5) must agree with these: the admission rules allow the proxy's registry, the quota and
+# LimitRange leave room for the proxy's resources (Istio's defaults: global.proxy.resources).
+MESH_TRUST_DOMAIN = "cluster.local"
+ISTIO_NAMESPACE = "istio-system"
+ISTIOD_POD_LABELS = {"app": "istiod"}
+ISTIOD_XDS_PORT = 15012  # the sidecars' xDS and certificate stream to istiod (mTLS)
+ISTIO_IMAGE_REGISTRY = "docker.io/istio"
+ISTIO_PROXY_REQUESTS = {"cpu": "100m", "memory": "128Mi"}
+ISTIO_PROXY_LIMITS = {"cpu": "2000m", "memory": "1024Mi"}
+
+
+def mesh_principal(namespace: str, service_account: str) -> str:
+    """The SPIFFE identity Istio gives a workload's ServiceAccount (AuthorizationPolicy `principals`)."""
+    return f"{MESH_TRUST_DOMAIN}/ns/{namespace}/sa/{service_account}"

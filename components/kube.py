@@ -104,11 +104,15 @@ def service_account(
     namespace: pulumi.Input[str],
     labels: Mapping[str, str],
     parent: pulumi.Resource,
+    annotations: Mapping[str, str] | None = None,
 ) -> core.ServiceAccount:
-    """A workload's own identity, with no API token mounted (it needs no Kubernetes API)."""
+    """A workload's own identity, with no API token mounted (it needs no Kubernetes API).
+
+    `annotations` bind it to a cloud identity (IRSA, GKE or Azure workload identity).
+    """
     return core.ServiceAccount(
         resource_name,
-        metadata=object_meta(name, namespace, labels),
+        metadata=object_meta(name, namespace, labels, annotations),
         automount_service_account_token=False,
         opts=pulumi.ResourceOptions(parent=parent),
     )

@@ -29,6 +29,16 @@ DATA_DIR = "/data"
 CONFIG_DIR = "/etc/redis"
 
 
+def auth_secret_name(store: str) -> str:
+    """The Secret holding a store's password (`password`) and Redis's config file (`redis.conf`)."""
+    return f"{store}-auth"
+
+
+def secret_data(password: str) -> dict[str, str]:
+    """The Secret's data for `password`: the value itself, or a template naming it elsewhere."""
+    return {PASSWORD_KEY: password, CONFIG_KEY: f"requirepass {password}\n"}
+
+
 @dataclass(frozen=True)
 class RedisStoreArgs:
     namespace: pulumi.Input[str]
@@ -43,6 +53,9 @@ class RedisStoreArgs:
     storage_class: str = ""  # empty: the cluster default
     checkov_skips: Mapping[str, str] = field(default_factory=dict)
     pod_annotations: Mapping[str, str] = field(default_factory=dict)
+    # When set, the Secret `auth_secret_name(name)` is produced by this resource (e.g. an ExternalSecret
+    # filled from a secrets manager, built with secret_data) and no password is generated here.
+    password_source: pulumi.Resource | None = None
 
 
 class RedisStore(pulumi.ComponentResource):
@@ -52,32 +65,36 @@ class RedisStore(pulumi.ComponentResource):
     command-line flag, which `ps` would show). Clients get it by Secret reference.
 
     Outputs: `address` (`name:port`), `password_secret_name`, `password_secret_key`,
-    `connection_string` (secret).
+    `connection_string` (secret; None when the password comes from `password_source`).
     """
 
     def __init__(self, name: str, args: RedisStoreArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("boutique:index:RedisStore", name, None, opts)
         labels = standard_labels(name, component="cache", part_of=args.part_of, release=args.release, instance=name)
         child = pulumi.ResourceOptions(parent=self)
-        secret_name = f"{name}-auth"
+        secret_name = auth_secret_name(name)
 
-        self.password = random.RandomPassword(
-            f"{name}-password",
-            length=32,
-            special=False,  # StackExchange.Redis config strings split on ',' and '='
-            opts=child,
-        )
-        password = pulumi.Output.secret(self.password.result)
-        self.secret = core.Secret(
-            f"{name}-secret",
-            metadata=object_meta(secret_name, args.namespace, labels),
-            type="Opaque",
-            string_data={
-                PASSWORD_KEY: password,
-                CONFIG_KEY: password.apply(lambda p: f"requirepass {p}\n"),
-            },
-            opts=child,
-        )
+        # What makes the Secret exist: generated here, or produced by args.password_source.
+        self.secret: pulumi.Resource
+        self.password: random.RandomPassword | None = None
+        password: pulumi.Output[str] | None = None
+        if args.password_source is not None:
+            self.secret = args.password_source
+        else:
+            self.password = random.RandomPassword(
+                f"{name}-password",
+                length=32,
+                special=False,  # StackExchange.Redis config strings split on ',' and '='
+                opts=child,
+            )
+            password = pulumi.Output.secret(self.password.result)
+            self.secret = core.Secret(
+                f"{name}-secret",
+                metadata=object_meta(secret_name, args.namespace, labels),
+                type="Opaque",
+                string_data=password.apply(secret_data),
+                opts=child,
+            )
         self.service_account = service_account(f"{name}-sa", name, args.namespace, labels, self)
         self.service = core.Service(
             f"{name}-service",
@@ -111,10 +128,12 @@ class RedisStore(pulumi.ComponentResource):
         )
 
         self.address: pulumi.Output[str] = pulumi.Output.from_input(f"{name}:{args.port}")
-        self.password_secret_name: pulumi.Output[str] = self.secret.metadata.apply(lambda m: m.name)
+        self.password_secret_name: pulumi.Output[str] = pulumi.Output.from_input(secret_name)
         self.password_secret_key: pulumi.Output[str] = pulumi.Output.from_input(PASSWORD_KEY)
-        self.connection_string: pulumi.Output[str] = pulumi.Output.secret(
-            pulumi.Output.concat(name, ":", str(args.port), ",password=", password)
+        self.connection_string: pulumi.Output[str] | None = (
+            pulumi.Output.secret(pulumi.Output.concat(name, ":", str(args.port), ",password=", password))
+            if password is not None
+            else None
         )
         self.register_outputs(
             {

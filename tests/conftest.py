@@ -42,6 +42,10 @@ class Objects:
         assert len(found) == 1, f"expected one {kind} {name}, found {len(found)}"
         return found[0]
 
+    def shop_namespace(self) -> dict[str, Any]:
+        """The shop's own Namespace (a stack may create others, e.g. the gateway's)."""
+        return self.get("Namespace", self.run.outputs["namespace"])
+
     def names(self, kind: str) -> set[str]:
         return {o["metadata"]["name"] for o in self.kind(kind)}
 

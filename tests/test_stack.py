@@ -98,12 +98,15 @@ def test_loadgenerator_waits_for_frontend(dev):
     assert env_of(container(dev.get("Deployment", "loadgenerator")))["FRONTEND_ADDR"] == "frontend:80"
 
 
+CLUSTER_SCOPED = {"Namespace", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
+
+
 def test_every_object_is_named_and_namespaced(dev, prod):
     # prod's Gateway lives in a namespace of its own (Settings.gateway_namespace).
     for objects, namespaces in ((dev, {"boutique-dev"}), (prod, {"boutique", "boutique-gateway"})):
         for obj in objects.all:
             assert obj["metadata"]["name"], obj
-            if obj["kind"] != "Namespace":
+            if obj["kind"] not in CLUSTER_SCOPED:
                 assert obj["metadata"]["namespace"] in namespaces, obj["metadata"]
 
 

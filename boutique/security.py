@@ -1,0 +1,365 @@
+"""Catalog + settings -> the SecurePolicyBundle's plans: who may talk to whom and ask for what, who
+may do what, where secrets come from, which images may run and how much the namespace may use.
+
+Everything here is derived from the catalog's call graph and the stack config; nothing is listed
+by hand. `build_stack` passes the result to `components.secure_policy_bundle`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import pulumi
+from pydantic import BaseModel
+
+from boutique import workloads
+from boutique.catalog import Catalog, Image
+from boutique.errors import SettingsError
+from boutique.model import cpu_cores, memory_bytes
+from boutique.security_config import (
+    SECRET_STORES,
+    STACK_IMAGES,
+    ContainerDefaults,
+    external_secrets_problems,
+    parse,
+)
+from boutique.settings import PROJECT, Settings, config_key
+from boutique.topology import (
+    FRONTEND,
+    GATEWAY_POD_LABELS,
+    ISTIO_IMAGE_REGISTRY,
+    ISTIO_METRICS_PORTS,
+    ISTIO_NAMESPACE,
+    ISTIO_PROXY_LIMITS,
+    ISTIO_PROXY_REQUESTS,
+    ISTIOD_POD_LABELS,
+    ISTIOD_XDS_PORT,
+    REDIS_EXPORTER_PORT,
+    gateway_service_account,
+    mesh_principal,
+)
+from components import redis_store
+from components.access_control import READ, WRITE, AccessPlan, Grant, Subjects
+from components.external_secrets import ExternalSecretSpec, SecretStoreSpec, template_ref
+from components.kube import MANAGED_BY, pod_security_labels, selector_labels
+from components.mesh import INJECTION_LABEL
+from components.mesh_security import Allow, WorkloadAccess
+from components.network_policies import ANYWHERE, NetworkPlan, Peer, Port, Rule, SharedEgress, Workload
+from components.secure_policy_bundle import ContainerLimits, SecurePolicyBundleArgs
+
+PSA_LEVEL = "restricted"
+# CoreDNS keeps the kube-dns labels on every major distribution (kubeadm, GKE, EKS, AKS, kind).
+DNS_NAMESPACE = "kube-system"
+DNS_POD_LABELS = {"k8s-app": "kube-dns"}
+DNS_PORT = 53
+
+
+def namespace_labels(settings: Settings) -> dict[str, str]:
+    """Pod Security Admission at `restricted` (enforced, audited, warned), pinned to a version;
+    sidecar injection when the shop runs in the mesh."""
+    return {
+        **pod_security_labels(PSA_LEVEL, settings.pod_security_version),
+        **(INJECTION_LABEL if settings.mesh else {}),
+    }
+
+
+def bundle_args(
+    catalog: Catalog, settings: Settings, enabled: list[str], namespace: pulumi.Input[str]
+) -> SecurePolicyBundleArgs:
+    """Everything the SecurePolicyBundle needs, for the services this stack runs (`enabled`)."""
+    running = [*enabled, *catalog.stores]
+    store, secrets = secrets_plan(catalog, settings)
+    return SecurePolicyBundleArgs(
+        namespace=namespace,
+        namespace_name=settings.namespace,
+        labels={
+            "app.kubernetes.io/part-of": catalog.part_of,
+            "app.kubernetes.io/component": "security",
+            "app.kubernetes.io/managed-by": MANAGED_BY,
+        },
+        network=network_plan(catalog, settings, running),
+        access=access_plan(catalog, settings),
+        allowed_registries=allowed_registries(catalog, settings, enabled),
+        quota=quota(catalog, settings, enabled),
+        container_limits=container_limits(catalog, settings, enabled),
+        secret_store=store,
+        external_secrets=secrets,
+        mesh=mesh_plan(catalog, settings, running),
+    )
+
+
+# --- network ---
+
+
+def network_plan(catalog: Catalog, settings: Settings, running: list[str]) -> NetworkPlan:
+    """Each workload: ingress from its callers on its port, egress to its callees on theirs."""
+    monitoring = Peer(namespace=settings.monitoring_namespace)
+    plan = []
+    for name in sorted(running):
+        port = catalog.container_port_of(name)
+        ingress = []
+        callers = [c for c in catalog.callers_of(name) if c in running]
+        if callers and port:
+            ingress.append(Rule([Peer(selector_labels(c)) for c in callers], [Port(port)], "callers"))
+        if name == FRONTEND and port:
+            if settings.frontend_exposure == "gateway":
+                ingress.append(
+                    Rule([Peer(GATEWAY_POD_LABELS, settings.gateway_namespace)], [Port(port)], "the gateway")
+                )
+            elif settings.frontend_exposure == "LoadBalancer":
+                # A cloud load balancer forwards clients' packets with their own source addresses
+                # (or a node's, after SNAT): no selector can name them, so the port is open to any
+                # source. Only this port; the rest of the pod stays closed.
+                ingress.append(Rule(ANYWHERE, [Port(port)], "the load balancer's clients"))
+        if settings.mesh:
+            ingress.append(Rule([monitoring], [Port(p) for p in ISTIO_METRICS_PORTS], "sidecar metrics"))
+        if name in catalog.stores:
+            ingress.append(Rule([monitoring], [Port(REDIS_EXPORTER_PORT)], "exporter metrics"))
+        egress = [
+            Rule([Peer(selector_labels(callee))], [Port(catalog.container_port_of(callee) or 0)], "callee")
+            for callee in (catalog.callees_of(name) if name in catalog.services else [])
+            if callee in running
+        ]
+        plan.append(Workload(name, selector_labels(name), ingress, egress))
+    shared = [SharedEgress("allow-dns", Rule([Peer(DNS_POD_LABELS, DNS_NAMESPACE)], dns_ports(), "DNS"))]
+    if settings.mesh:
+        shared.append(
+            SharedEgress(
+                "allow-istiod", Rule([Peer(ISTIOD_POD_LABELS, ISTIO_NAMESPACE)], [Port(ISTIOD_XDS_PORT)], "istiod")
+            )
+        )
+    return NetworkPlan(workloads=plan, shared_egress=shared, holes=list(settings.network_policy_holes))
+
+
+def dns_ports() -> list[Port]:
+    return [Port(DNS_PORT, "UDP"), Port(DNS_PORT, "TCP")]
+
+
+# --- mesh ---
+
+
+def mesh_plan(catalog: Catalog, settings: Settings, running: list[str]) -> list[WorkloadAccess] | None:
+    """Per workload with a port: its callers' identities, and only the methods its api lists."""
+    if not settings.mesh:
+        return None
+    plan = []
+    for name in sorted(running):
+        port = catalog.container_port_of(name)
+        if port is None:
+            continue
+        principals = [mesh_principal(settings.namespace, c) for c in catalog.callers_of(name) if c in running]
+        api = catalog.services[name].api if name in catalog.services else None
+        methods: list[str] = []
+        paths: list[str] = []
+        if api is not None and api.grpc is not None:
+            methods, paths = ["POST"], api.grpc.paths
+        elif api is not None and api.http is not None:
+            methods = list(api.http.methods)
+        # The mesh refuses a LoadBalancer in front (settings): outside clients come through the gateway.
+        if name == FRONTEND and settings.frontend_exposure == "gateway":
+            principals.append(mesh_principal(settings.gateway_namespace, gateway_service_account()))
+        allow = [Allow(principals, methods, paths)] if principals else []
+        plan.append(WorkloadAccess(name, selector_labels(name), port, allow))
+    return plan
+
+
+# --- access ---
+
+
+def access_plan(catalog: Catalog, settings: Settings) -> AccessPlan:
+    extra: list[Grant] = []
+    if settings.secrets_mode == "generated":
+        # The deployer writes the generated Secrets, and reads back only those it owns.
+        names = [redis_store.auth_secret_name(s) for s in catalog.stores]
+        extra += [
+            Grant("", ["secrets"], ["create"]),  # create cannot be limited to names
+            Grant("", ["secrets"], ["get", "update", "patch", "delete"], names),
+        ]
+    else:
+        extra.append(Grant("external-secrets.io", ["externalsecrets", "secretstores"], READ + WRITE))
+    if settings.mesh:
+        extra.append(Grant("security.istio.io", ["authorizationpolicies", "peerauthentications"], READ + WRITE))
+    return AccessPlan(
+        bindings={role: Subjects(tuple(s.groups), tuple(s.users)) for role, s in settings.access.items()},
+        deployer=settings.deployer_service_account or None,
+        deployer_extra=extra,
+    )
+
+
+# --- secrets ---
+
+
+def secrets_plan(catalog: Catalog, settings: Settings) -> tuple[SecretStoreSpec | None, list[ExternalSecretSpec]]:
+    """External mode: a store for the provider and an ExternalSecret per secret the catalog implies
+    (each store's password). Generated mode: nothing here; the stores generate their passwords."""
+    if settings.secrets_mode != "external":
+        return None, []
+    store = parse(SECRET_STORES[settings.secrets_provider], settings.secret_store, "secretStore")
+    spec = SecretStoreSpec(
+        provider=settings.secrets_provider,
+        settings={k: v for k, v in store.model_dump().items() if v is not None},
+        refresh_interval=settings.secret_refresh_interval,
+    )
+    secrets = []
+    for name in sorted(catalog.stores):
+        secret = redis_store.auth_secret_name(name)
+        secrets.append(
+            ExternalSecretSpec(
+                name=secret,
+                remote_key=f"{settings.secret_key_prefix}{secret}",
+                properties=[redis_store.PASSWORD_KEY],
+                template=redis_store.secret_data(template_ref(redis_store.PASSWORD_KEY)),
+            )
+        )
+    return spec, secrets
+
+
+# --- images ---
+
+
+def registry_of(image: str) -> str | None:
+    """`host/path/name:tag@digest` -> `host/path`; None for an image without one (`redis:7`)."""
+    repository = image.split("@")[0]
+    if ":" in repository.rsplit("/", 1)[-1]:
+        repository = repository.rsplit(":", 1)[0]
+    return repository.rsplit("/", 1)[0] if "/" in repository else None
+
+
+def _images_in(value: Any) -> Iterator[Image]:
+    if isinstance(value, Image):
+        yield value
+    elif isinstance(value, BaseModel):
+        for field_name in type(value).model_fields:
+            yield from _images_in(getattr(value, field_name))
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _images_in(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _images_in(item)
+
+
+def stack_images(catalog: Catalog, settings: Settings, enabled: list[str]) -> dict[str, str]:
+    """Every image this stack runs, by where it comes from (`services.frontend`, ...)."""
+    images = {}
+    for name in enabled:
+        images[f"services.{name}"] = workloads.image_ref(catalog, settings, name)
+        wait_for = catalog.services[name].wait_for
+        if wait_for is not None:
+            images[f"services.{name}.waitFor"] = wait_for.image.ref
+    for name, store in catalog.stores.items():
+        for i, image in enumerate(_images_in(store)):
+            images[f"stores.{name}" + (f"[{i}]" if i else "")] = image.ref
+    return images
+
+
+def allowed_registries(catalog: Catalog, settings: Settings, enabled: list[str]) -> list[str]:
+    """The configured registries, `@images` expanded; the mesh's proxy registry when in the mesh."""
+    allowed = {r for r in settings.allowed_registries if r != STACK_IMAGES}
+    if STACK_IMAGES in settings.allowed_registries:
+        allowed |= {r for r in map(registry_of, stack_images(catalog, settings, enabled).values()) if r}
+    if settings.mesh:
+        allowed.add(ISTIO_IMAGE_REGISTRY)  # the injected istio-proxy container
+    return sorted(allowed)
+
+
+# --- resource limits ---
+
+
+def _pods_at_most(catalog: Catalog, settings: Settings, name: str) -> int:
+    """Pods of a service at full scale, plus the one a rolling update adds (maxSurge 1)."""
+    replicas = settings.replicas_of(name)
+    if settings.autoscaling and catalog.services[name].ports is not None:
+        replicas = max(replicas, settings.autoscaling_max_replicas)
+    return replicas + 1
+
+
+def _per_pod(catalog: Catalog, settings: Settings, enabled: list[str]) -> list[tuple[int, Any]]:
+    """(pods at most, resources of one pod's main container) for every workload."""
+    pods = [(_pods_at_most(catalog, settings, n), catalog.services[n].resources) for n in enabled]
+    return pods + [(1, store.resources) for store in catalog.stores.values()]
+
+
+def quota(catalog: Catalog, settings: Settings, enabled: list[str]) -> dict[str, str]:
+    """What the workloads can ask for at full scale (with the mesh's proxy in every pod), plus
+    `quotaHeadroomPercent` for what the catalog does not list (init containers, canaries,
+    exporters). Only a LoadBalancer exposure may create a load balancer; PVCs only with persistence."""
+    room = 1 + settings.quota_headroom_percent / 100
+    totals = {"requests.cpu": 0.0, "requests.memory": 0.0, "limits.cpu": 0.0, "limits.memory": 0.0}
+    pods = 0
+    for count, resources in _per_pod(catalog, settings, enabled):
+        pods += count
+        for kind, amounts in (("requests", resources.requests), ("limits", resources.limits)):
+            proxy = ISTIO_PROXY_REQUESTS if kind == "requests" else ISTIO_PROXY_LIMITS
+            cpu = cpu_cores(amounts.cpu) + (cpu_cores(proxy["cpu"]) if settings.mesh else 0)
+            memory = memory_bytes(amounts.memory) + (memory_bytes(proxy["memory"]) if settings.mesh else 0)
+            totals[f"{kind}.cpu"] += count * cpu
+            totals[f"{kind}.memory"] += count * memory
+    hard = {k: _cpu(v * room) if k.endswith("cpu") else _memory(v * room) for k, v in totals.items()}
+    hard["pods"] = str(math.ceil(pods * room))
+    hard["services.loadbalancers"] = "1" if settings.frontend_exposure == "LoadBalancer" else "0"
+    claims = [s for s in catalog.stores.values()] if settings.redis_persistence else []
+    hard["persistentvolumeclaims"] = str(math.ceil(len(claims) * room))
+    hard["requests.storage"] = _memory(sum(memory_bytes(s.storage) for s in claims) * room)
+    return hard
+
+
+def container_limits(catalog: Catalog, settings: Settings, enabled: list[str]) -> ContainerLimits:
+    """The cap: the largest limit any container of the stack declares, plus the headroom; the
+    defaults (for a container declaring none) from `containerDefaults`."""
+    room = 1 + settings.quota_headroom_percent / 100
+    defaults = ContainerDefaults.model_validate(settings.container_defaults)
+    limits = [r.limits for _, r in _per_pod(catalog, settings, enabled)]
+    cpus = [cpu_cores(a.cpu) for a in limits] + [cpu_cores(defaults.limits.cpu)]
+    memories = [memory_bytes(a.memory) for a in limits] + [memory_bytes(defaults.limits.memory)]
+    if settings.mesh:
+        cpus.append(cpu_cores(ISTIO_PROXY_LIMITS["cpu"]))
+        memories.append(memory_bytes(ISTIO_PROXY_LIMITS["memory"]))
+    return ContainerLimits(
+        max={"cpu": _cpu(max(cpus) * room), "memory": _memory(max(memories) * room)},
+        default_requests=defaults.requests.model_dump(),
+        default_limits=defaults.limits.model_dump(),
+    )
+
+
+def _cpu(cores: float) -> str:
+    return f"{math.ceil(round(cores * 1000, 6))}m"
+
+
+def _memory(amount: float) -> str:
+    return f"{math.ceil(round(amount / 2**20, 6))}Mi"
+
+
+# --- config checks that need the catalog (called by settings._check_against_catalog) ---
+
+
+def check_against_catalog(file_name: str, settings: Settings, catalog: Catalog) -> None:
+    from boutique.stack import enabled_services
+
+    def refuse(field_name: str, message: str) -> SettingsError:
+        return SettingsError(f"{file_name}: {PROJECT}:{config_key(field_name)}: {message}")
+
+    problem = external_secrets_problems(settings.secrets_mode, settings.secrets_provider, settings.secret_store)
+    if problem:
+        raise refuse(*problem)
+    enabled = enabled_services(catalog, settings)
+    running = [*enabled, *catalog.stores]
+    for name in settings.network_policy_holes:
+        if name not in running:
+            raise refuse("network_policy_holes", f"{name!r} is not a workload of this stack ({', '.join(running)})")
+    deployer = settings.deployer_service_account
+    if deployer and (deployer in catalog.services or deployer in catalog.stores or deployer in ("developer", "viewer")):
+        raise refuse("deployer_service_account", f"{deployer!r} is taken by a workload or a role; choose another name")
+    images = stack_images(catalog, settings, enabled)
+    for where, image in images.items():
+        if registry_of(image) is None:
+            raise refuse("allowed_registries", f"{where}: image {image!r} names no registry; write it in full")
+    allowed = allowed_registries(catalog, settings, enabled)
+    for where, image in images.items():
+        if not any(image.startswith(f"{r}/") for r in allowed):
+            raise refuse(
+                "allowed_registries",
+                f"{where}: image {image!r} is from none of {allowed}; add its registry or {STACK_IMAGES!r}",
+            )
