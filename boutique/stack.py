@@ -5,11 +5,11 @@ from __future__ import annotations
 import pulumi
 from pulumi_kubernetes.core import v1 as core
 
-from boutique import workloads
+from boutique import platform, workloads
 from boutique.catalog import Catalog
 from boutique.settings import Settings
 from components.crds import CrdOwners
-from components.kube import object_meta
+from components.kube import object_meta, ownership_labels
 from components.microservice import MicroService, MicroServiceArgs
 from components.redis_store import RedisStore, RedisStoreArgs
 
@@ -24,22 +24,27 @@ def enabled_services(catalog: Catalog, settings: Settings) -> list[str]:
 
 def build_stack(catalog: Catalog, settings: Settings) -> dict[str, pulumi.Input[object]]:
     """Create every resource of the stack; return the stack outputs."""
-    crds = CrdOwners()  # noqa: F841 - custom resources wait for the Release that brings their CRD
+    crds = CrdOwners()  # custom resources wait for the Release that brings their CRD
     outputs: dict[str, pulumi.Input[object]] = {}
 
     namespace = _namespace(catalog, settings)
     ns_name = namespace.metadata.apply(lambda m: m.name)
 
     # --- platform operators: each registers the API groups of its CRDs in `crds` ---
+    # First, so every custom resource created after them finds its operator in `crds`.
+    operators = platform.platform_operators(catalog, settings, crds)
+    monitored = platform.monitoring(catalog, settings, crds, enabled_services(catalog, settings), ns_name)
+    logs = platform.log_pipeline(catalog, settings, crds)
 
     # --- security (SecurePolicyBundle) ---
 
-    stores = _stores(catalog, settings, ns_name)
+    stores = _stores(catalog, settings, ns_name, crds)
     services = _services(catalog, settings, ns_name, stores)
 
     # --- the mesh and the way in ---
 
     # --- monitoring and logging ---
+    outputs.update(platform.access_outputs(monitored, logs), operators=sorted(operators.installed))
 
     outputs.update(
         namespace=ns_name,
@@ -52,15 +57,13 @@ def build_stack(catalog: Catalog, settings: Settings) -> dict[str, pulumi.Input[
 def _namespace(catalog: Catalog, settings: Settings) -> core.Namespace:
     return core.Namespace(
         "namespace",
-        metadata=object_meta(
-            settings.namespace,
-            None,
-            {"app.kubernetes.io/part-of": catalog.part_of, "app.kubernetes.io/managed-by": "pulumi"},
-        ),
+        metadata=object_meta(settings.namespace, None, ownership_labels(catalog.part_of)),
     )
 
 
-def _stores(catalog: Catalog, settings: Settings, ns_name: pulumi.Input[str]) -> dict[str, RedisStore]:
+def _stores(
+    catalog: Catalog, settings: Settings, ns_name: pulumi.Input[str], crds: CrdOwners
+) -> dict[str, RedisStore]:
     stores: dict[str, RedisStore] = {}
     for name, store in catalog.stores.items():
         stores[name] = RedisStore(
@@ -77,6 +80,7 @@ def _stores(catalog: Catalog, settings: Settings, ns_name: pulumi.Input[str]) ->
                 storage_size=store.storage,
                 storage_class=settings.redis_storage_class,
                 checkov_skips=workloads.checkov_skips(catalog, settings, name, store.checkov_skips),
+                exporter=platform.redis_exporter(settings, crds),
             ),
         )
     return stores

@@ -19,3 +19,7 @@ def gateway_service_account(gateway_class: str = "istio") -> str:
 # and Envoy's own (15090); the Redis exporter sidecar.
 ISTIO_METRICS_PORTS = (15020, 15090)
 REDIS_EXPORTER_PORT = 9121
+
+# The cert-manager ClusterIssuer the platform creates (boutique:clusterIssuer); Certificates for
+# the way in name it.
+CLUSTER_ISSUER_NAME = "boutique-issuer"

@@ -33,6 +33,11 @@ def standard_labels(
     }
 
 
+def ownership_labels(part_of: str) -> dict[str, str]:
+    """Labels for objects that belong to the whole stack rather than one workload (namespaces, platform)."""
+    return {"app.kubernetes.io/part-of": part_of, "app.kubernetes.io/managed-by": MANAGED_BY}
+
+
 def selector_labels(name: str, version: str | None = None) -> dict[str, str]:
     """The stable subset used in selectors (never changes across upgrades)."""
     labels = {"app": name}

@@ -7,10 +7,12 @@ from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_random as random
+from pulumi_kubernetes.apiextensions import CustomResource
 from pulumi_kubernetes.apps import v1 as apps
 from pulumi_kubernetes.core import v1 as core
 from pulumi_kubernetes.meta import v1 as meta
 
+from components.crds import CrdOwners
 from components.kube import (
     checkov_skip_annotations,
     container_security_context,
@@ -27,6 +29,16 @@ PASSWORD_KEY = "password"  # noqa: S105 - a key name
 CONFIG_KEY = "redis.conf"
 DATA_DIR = "/data"
 CONFIG_DIR = "/etc/redis"
+MONITORING_API = "monitoring.coreos.com/v1"
+
+
+@dataclass(frozen=True)
+class RedisExporter:
+    """A redis_exporter sidecar (Redis has no /metrics) and a ServiceMonitor that scrapes it."""
+
+    image: str
+    port: int
+    crds: CrdOwners
 
 
 @dataclass(frozen=True)
@@ -42,6 +54,7 @@ class RedisStoreArgs:
     storage_size: str = "1Gi"
     storage_class: str = ""  # empty: the cluster default
     checkov_skips: Mapping[str, str] = field(default_factory=dict)
+    exporter: RedisExporter | None = None  # monitoring on
 
 
 class RedisStore(pulumi.ComponentResource):
@@ -109,6 +122,9 @@ class RedisStore(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.secret]),
         )
 
+        if args.exporter is not None:
+            self._metrics(name, labels, args.namespace, args.exporter)
+
         self.address: pulumi.Output[str] = pulumi.Output.from_input(f"{name}:{args.port}")
         self.password_secret_name: pulumi.Output[str] = self.secret.metadata.apply(lambda m: m.name)
         self.password_secret_key: pulumi.Output[str] = pulumi.Output.from_input(PASSWORD_KEY)
@@ -153,7 +169,8 @@ class RedisStore(pulumi.ComponentResource):
                         core.VolumeMountArgs(name="data", mount_path=DATA_DIR),
                         core.VolumeMountArgs(name="auth", mount_path=CONFIG_DIR, read_only=True),
                     ],
-                )
+                ),
+                *([RedisStore._exporter_container(secret_name, args.port, args.exporter)] if args.exporter else []),
             ],
             volumes=[
                 *data_volume,
@@ -166,6 +183,62 @@ class RedisStore(pulumi.ComponentResource):
                     ),
                 ),
             ],
+        )
+
+    @staticmethod
+    def _exporter_container(secret_name: str, redis_port: int, exporter: RedisExporter) -> core.ContainerArgs:
+        probe = dict(
+            http_get=core.HTTPGetActionArgs(path="/health", port="metrics"), period_seconds=10, timeout_seconds=3
+        )
+        return core.ContainerArgs(
+            name="redis-exporter",
+            image=exporter.image,
+            image_pull_policy=IMAGE_PULL_POLICY,
+            env=[
+                core.EnvVarArgs(name="REDIS_ADDR", value=f"redis://localhost:{redis_port}"),
+                # The exporter takes the password from this variable or a JSON file keyed by address.
+                core.EnvVarArgs(
+                    name="REDIS_PASSWORD",
+                    value_from=core.EnvVarSourceArgs(
+                        secret_key_ref=core.SecretKeySelectorArgs(name=secret_name, key=PASSWORD_KEY)
+                    ),
+                ),
+            ],
+            ports=[core.ContainerPortArgs(name="metrics", container_port=exporter.port, protocol="TCP")],
+            readiness_probe=core.ProbeArgs(**probe),
+            liveness_probe=core.ProbeArgs(**probe, initial_delay_seconds=5),
+            resources=resource_requirements({"cpu": "10m", "memory": "32Mi"}, {"cpu": "50m", "memory": "64Mi"}),
+            security_context=container_security_context(),
+        )
+
+    def _metrics(
+        self, name: str, labels: Mapping[str, str], namespace: pulumi.Input[str], exporter: RedisExporter
+    ) -> None:
+        metrics_labels = {**labels, "app.kubernetes.io/component": "metrics"}
+        self.metrics_service = core.Service(
+            f"{name}-metrics-service",
+            metadata=object_meta(f"{name}-metrics", namespace, metrics_labels),
+            spec=core.ServiceSpecArgs(
+                type="ClusterIP",
+                selector=selector_labels(name),
+                ports=[
+                    core.ServicePortArgs(
+                        name="metrics", port=exporter.port, target_port="metrics", app_protocol="http", protocol="TCP"
+                    )
+                ],
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.service_monitor = CustomResource(
+            f"{name}-service-monitor",
+            api_version=MONITORING_API,
+            kind="ServiceMonitor",
+            metadata=object_meta(name, namespace, labels),
+            spec={
+                "selector": {"matchLabels": selector_labels(name) | {"app.kubernetes.io/component": "metrics"}},
+                "endpoints": [{"port": "metrics", "path": "/metrics", "interval": "30s"}],
+            },
+            opts=exporter.crds.options(MONITORING_API, parent=self),
         )
 
     @staticmethod

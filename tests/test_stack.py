@@ -99,10 +99,15 @@ def test_loadgenerator_waits_for_frontend(dev):
 
 
 def test_every_object_is_named_and_namespaced(dev, prod):
+    cluster_scoped = {"Namespace", "ClusterIssuer"}
     for objects, namespace in ((dev, "boutique-dev"), (prod, "boutique")):
+        namespaces = objects.names("Namespace") | {"monitoring"}  # the platform's own namespaces
         for obj in objects.all:
             assert obj["metadata"]["name"], obj
-            if obj["kind"] != "Namespace":
+            if obj["kind"] in cluster_scoped:
+                continue
+            assert obj["metadata"]["namespace"] in namespaces, obj["metadata"]
+            if "app" in obj["metadata"].get("labels", {}):  # a workload's objects live with the shop
                 assert obj["metadata"]["namespace"] == namespace, obj["metadata"]
 
 
