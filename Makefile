@@ -65,7 +65,7 @@ prom-tools:
 # produces: promtool check/test rules, amtool check-config. The unit tests are written for prod.
 promcheck: renders prom-tools
 	@for stack in $(STACKS); do \
-		$(BIN)/python tools/prom_files.py --stack $$stack --rendered build/$$stack --out build/$$stack/checks || exit 1; \
+		$(BIN)/python -m tools.prom_files --stack $$stack --rendered build/$$stack --out build/$$stack/checks || exit 1; \
 		promtool check rules build/$$stack/checks/rules.yaml || exit 1; \
 		amtool check-config build/$$stack/checks/alertmanager.yaml || exit 1; \
 	done

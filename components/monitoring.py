@@ -226,6 +226,6 @@ class Monitoring(pulumi.ComponentResource):
             metadata=object_meta(
                 f"{args.app_namespace}-golden-signals", args.namespace, {**self._labels, DASHBOARD_LABEL: "1"}
             ),
-            data={f"{args.app_namespace}-golden-signals.json": json.dumps(board, indent=2)},
+            data={f"{args.app_namespace}-golden-signals.json": json.dumps(board, separators=(",", ":"))},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release] if self.release else []),
         )

@@ -1,6 +1,6 @@
 """Write what promtool and amtool check, for one rendered stack.
 
-    python tools/prom_files.py --stack prod --rendered build/prod --out build/prod/checks
+    python -m tools.prom_files --stack prod --rendered build/prod --out build/prod/checks
 
 - `rules.yaml`: every PrometheusRule's groups from the rendered manifests, as a Prometheus rule
   file (`promtool check rules`, `promtool test rules`).
@@ -16,14 +16,12 @@ import sys
 from pathlib import Path
 
 import yaml
+from pulumi.runtime import rpc
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from boutique.mockrun import run_program  # noqa: E402
-from boutique.program import PROJECT_DIR, run  # noqa: E402
-from boutique.stackconfig import read_stack_config  # noqa: E402
-from components.monitoring import ALERTMANAGER_CONFIG_KEY, ALERTMANAGER_CONFIG_SECRET  # noqa: E402
-from pulumi.runtime import rpc  # noqa: E402
+from boutique.mockrun import run_program
+from boutique.program import PROJECT_DIR, run
+from boutique.stackconfig import read_stack_config
+from components.monitoring import ALERTMANAGER_CONFIG_KEY, ALERTMANAGER_CONFIG_SECRET
 
 
 def rule_groups(rendered: Path) -> list[dict]:
@@ -33,12 +31,12 @@ def rule_groups(rendered: Path) -> list[dict]:
     return groups
 
 
-def _reveal(value: object) -> object:
+def reveal(value: object) -> object:
     """Engine values with the secret wrappers taken off (offline, secrets are placeholders)."""
     if rpc.is_rpc_secret(value):
-        return _reveal(rpc.unwrap_rpc_secret(value))
+        return reveal(rpc.unwrap_rpc_secret(value))
     if isinstance(value, dict):
-        return {k: _reveal(v) for k, v in value.items()}
+        return {k: reveal(v) for k, v in value.items()}
     return value
 
 
@@ -47,7 +45,7 @@ def alertmanager_config(stack: str) -> str | None:
     result = run_program(run, stack, config, secret_keys)
     for registration in result.of_type("kubernetes:core/v1:Secret"):
         if registration.inputs["metadata"]["name"] == ALERTMANAGER_CONFIG_SECRET:
-            return _reveal(registration.inputs["stringData"])[ALERTMANAGER_CONFIG_KEY]
+            return reveal(registration.inputs["stringData"])[ALERTMANAGER_CONFIG_KEY]
     return None
 
 
