@@ -89,6 +89,12 @@ def resource_requirements(requests: Mapping[str, str], limits: Mapping[str, str]
     return core.ResourceRequirementsArgs(requests=dict(requests), limits=dict(limits))
 
 
+def memory_bound_resources(cpu: str, memory: str) -> dict[str, dict[str, str]]:
+    """`resources` for chart values and custom resources: memory limited at its request (no
+    overcommit, so no surprise OOM kills under node pressure), CPU requested but not throttled."""
+    return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"memory": memory}}
+
+
 def service_account(
     resource_name: str,
     name: str,

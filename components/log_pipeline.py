@@ -19,7 +19,7 @@ from pulumi_kubernetes.core import v1 as core
 
 from components.crds import CrdOwners
 from components.helm import ChartRef, release
-from components.kube import object_meta, ownership_labels
+from components.kube import memory_bound_resources, object_meta, ownership_labels
 
 ELASTICSEARCH_API = "elasticsearch.k8s.elastic.co/v1"
 KIBANA_API = "kibana.k8s.elastic.co/v1"
@@ -232,10 +232,7 @@ class LogPipeline(pulumi.ComponentResource):
                                 "containers": [
                                     {
                                         "name": "elasticsearch",
-                                        "resources": {
-                                            "requests": {"cpu": size.cpu, "memory": size.memory},
-                                            "limits": {"memory": size.memory},
-                                        },
+                                        "resources": memory_bound_resources(size.cpu, size.memory),
                                     }
                                 ]
                             }
@@ -268,10 +265,7 @@ class LogPipeline(pulumi.ComponentResource):
                         "containers": [
                             {
                                 "name": "kibana",
-                                "resources": {
-                                    "requests": {"cpu": "200m", "memory": "1Gi"},
-                                    "limits": {"memory": "1Gi"},
-                                },
+                                "resources": memory_bound_resources("200m", "1Gi"),
                             }
                         ]
                     }
@@ -321,7 +315,7 @@ class LogPipeline(pulumi.ComponentResource):
             ],
             "volumes": [{"name": "es-ca", "secret": {"secretName": ES_CA_SECRET, "defaultMode": 0o444}}],
             "volumeMounts": [{"name": "es-ca", "mountPath": CA_DIR, "readOnly": True}],
-            "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
+            "resources": memory_bound_resources("100m", "512Mi"),
             "fileConfigs": fluentd_config(args.namespace, args.retention_days),
             "metrics": {"serviceMonitor": {"enabled": args.scrape_fluentd, "additionalLabels": {}}},
             "dashboards": {"enabled": "true" if args.scrape_fluentd else "false"},

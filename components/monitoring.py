@@ -21,7 +21,7 @@ from components import alertmanager_config, grafana_dashboard
 from components.alert_rules import AlertThresholds, WatchedWorkload, workload_rules
 from components.crds import CrdOwners
 from components.helm import ChartRef, release
-from components.kube import object_meta, ownership_labels
+from components.kube import memory_bound_resources, object_meta, ownership_labels
 
 MONITORING_API = "monitoring.coreos.com/v1"
 RELEASE_NAME = "kube-prometheus-stack"
@@ -164,7 +164,7 @@ class Monitoring(pulumi.ComponentResource):
         size = args.prometheus
         prometheus_spec: dict[str, object] = {
             "retention": size.retention,
-            "resources": {"requests": {"cpu": size.cpu, "memory": size.memory}, "limits": {"memory": size.memory}},
+            "resources": memory_bound_resources(size.cpu, size.memory),
             # Select every ServiceMonitor, PodMonitor and PrometheusRule, not only the chart's own.
             "ruleSelectorNilUsesHelmValues": False,
             "serviceMonitorSelectorNilUsesHelmValues": False,
@@ -183,7 +183,7 @@ class Monitoring(pulumi.ComponentResource):
                 "alertmanagerSpec": {
                     "useExistingSecret": True,
                     "configSecret": ALERTMANAGER_CONFIG_SECRET,
-                    "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}},
+                    "resources": memory_bound_resources("50m", "128Mi"),
                 }
             },
             "grafana": {

@@ -115,26 +115,16 @@ class PlatformOperators(pulumi.ComponentResource):
                 crds,
                 depends_on=gateway_crds,  # cert-manager looks for the Gateway API CRDs at start
             )
-        if args.external_secrets:
-            self.releases["external-secrets"] = release(
-                f"{name}-external-secrets",
-                "external-secrets",
-                args.external_secrets,
-                self._namespace("external-secrets", EXTERNAL_SECRETS_NAMESPACE),
-                {"installCRDs": True},
-                self,
-                crds,
-            )
-        if args.eck_operator:
-            self.releases["eck-operator"] = release(
-                f"{name}-eck-operator",
-                "elastic-operator",
-                args.eck_operator,
-                self._namespace("eck-operator", ECK_NAMESPACE),
-                {"installCRDs": True},
-                self,
-                crds,
-            )
+        # Operators that need nothing from us but their CRDs: key, Release name, chart, namespace.
+        plain = [
+            ("external-secrets", "external-secrets", args.external_secrets, EXTERNAL_SECRETS_NAMESPACE),
+            ("eck-operator", "elastic-operator", args.eck_operator, ECK_NAMESPACE),
+        ]
+        for key, release_name, chart, namespace in plain:
+            if chart is not None:
+                namespace_name = self._namespace(key, namespace)
+                values = {"installCRDs": True}
+                self.releases[key] = release(f"{name}-{key}", release_name, chart, namespace_name, values, self, crds)
 
         self.cluster_issuer: CustomResource | None = None
         self.cluster_issuer_name: str | None = None

@@ -91,20 +91,7 @@ class RedisStore(pulumi.ComponentResource):
             opts=child,
         )
         self.service_account = service_account(f"{name}-sa", name, args.namespace, labels, self)
-        self.service = core.Service(
-            f"{name}-service",
-            metadata=object_meta(name, args.namespace, labels),
-            spec=core.ServiceSpecArgs(
-                type="ClusterIP",
-                selector=selector_labels(name),
-                ports=[
-                    core.ServicePortArgs(
-                        name="redis", port=args.port, target_port="redis", app_protocol="redis", protocol="TCP"
-                    )
-                ],
-            ),
-            opts=child,
-        )
+        self.service = self._service(f"{name}-service", name, name, args.namespace, labels, "redis", args.port)
         self.stateful_set = apps.StatefulSet(
             f"{name}-statefulset",
             metadata=object_meta(name, args.namespace, labels, checkov_skip_annotations(args.checkov_skips)),
@@ -185,6 +172,37 @@ class RedisStore(pulumi.ComponentResource):
             ],
         )
 
+    def _service(
+        self,
+        resource_name: str,
+        service_name: str,
+        pod_name: str,
+        namespace: pulumi.Input[str],
+        labels: Mapping[str, str],
+        port_name: str,
+        port: int,
+        app_protocol: str | None = None,
+    ) -> core.Service:
+        """A ClusterIP Service for one named port of the Redis pod (appProtocol defaults to the port's name)."""
+        return core.Service(
+            resource_name,
+            metadata=object_meta(service_name, namespace, labels),
+            spec=core.ServiceSpecArgs(
+                type="ClusterIP",
+                selector=selector_labels(pod_name),
+                ports=[
+                    core.ServicePortArgs(
+                        name=port_name,
+                        port=port,
+                        target_port=port_name,
+                        app_protocol=app_protocol or port_name,
+                        protocol="TCP",
+                    )
+                ],
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
     @staticmethod
     def _exporter_container(secret_name: str, redis_port: int, exporter: RedisExporter) -> core.ContainerArgs:
         probe = dict(
@@ -215,19 +233,9 @@ class RedisStore(pulumi.ComponentResource):
         self, name: str, labels: Mapping[str, str], namespace: pulumi.Input[str], exporter: RedisExporter
     ) -> None:
         metrics_labels = {**labels, "app.kubernetes.io/component": "metrics"}
-        self.metrics_service = core.Service(
-            f"{name}-metrics-service",
-            metadata=object_meta(f"{name}-metrics", namespace, metrics_labels),
-            spec=core.ServiceSpecArgs(
-                type="ClusterIP",
-                selector=selector_labels(name),
-                ports=[
-                    core.ServicePortArgs(
-                        name="metrics", port=exporter.port, target_port="metrics", app_protocol="http", protocol="TCP"
-                    )
-                ],
-            ),
-            opts=pulumi.ResourceOptions(parent=self),
+        self.metrics_service = self._service(
+            f"{name}-metrics-service", f"{name}-metrics", name, namespace, metrics_labels, "metrics", exporter.port,
+            app_protocol="http",
         )
         self.service_monitor = CustomResource(
             f"{name}-service-monitor",
