@@ -248,6 +248,21 @@ def test_alertmanager_configuration_with_receivers_passes_amtool(tmp_path):
     assert check.returncode == 0, check.stdout + check.stderr
 
 
+@pytest.mark.skipif(shutil.which("amtool") is None, reason="amtool missing (make test installs it)")
+def test_a_stack_file_with_encrypted_webhooks_still_checks_offline(tmp_path):
+    from tools.prom_files import alertmanager_config
+
+    (tmp_path / "Pulumi.yaml").write_text((PROJECT_DIR / "Pulumi.yaml").read_text())
+    stack = (PROJECT_DIR / "Pulumi.prod.yaml").read_text()
+    stack += "  boutique:alertReceivers:\n    oncall:\n      webhookUrl:\n        secure: v1:AAAA\n"
+    (tmp_path / "Pulumi.prod.yaml").write_text(stack)
+    path = tmp_path / "alertmanager.yaml"
+    path.write_text(alertmanager_config("prod", tmp_path))
+    assert "secure" not in path.read_text() and "v1:AAAA" not in path.read_text()
+    check = subprocess.run(["amtool", "check-config", str(path)], capture_output=True, text=True, check=False)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
 def test_a_receiver_without_webhook_url_is_refused(catalog):
     from boutique.errors import SettingsError
     from boutique.settings import settings_from_config

@@ -5,8 +5,8 @@
 - `rules.yaml`: every PrometheusRule's groups from the rendered manifests, as a Prometheus rule
   file (`promtool check rules`, `promtool test rules`).
 - `alertmanager.yaml`: the Alertmanager configuration the program puts into its Secret, taken from
-  a run of the program under mocks (the rendered Secret is redacted). Offline, secret config values
-  are placeholders, so the file holds no real webhook URL.
+  a run of the program under mocks (the rendered Secret is redacted). Offline, `secure:` config
+  values cannot be decrypted: webhook URLs are a placeholder URL, so no real one is ever written.
 """
 
 from __future__ import annotations
@@ -20,8 +20,10 @@ from pulumi.runtime import rpc
 
 from boutique.mockrun import run_program
 from boutique.program import PROJECT_DIR, run
-from boutique.stackconfig import read_stack_config
+from boutique.stackconfig import SECRET_PLACEHOLDER, read_stack_config
 from components.monitoring import ALERTMANAGER_CONFIG_KEY, ALERTMANAGER_CONFIG_SECRET
+
+OFFLINE_URL = "https://offline-secret-placeholder.invalid/webhook"
 
 
 def rule_groups(rendered: Path) -> list[dict]:
@@ -40,12 +42,15 @@ def reveal(value: object) -> object:
     return value
 
 
-def alertmanager_config(stack: str) -> str | None:
-    config, secret_keys = read_stack_config(PROJECT_DIR, stack)
+def alertmanager_config(stack: str, project_dir: Path = PROJECT_DIR) -> str | None:
+    """The configuration file, with offline secret placeholders turned into checkable URLs."""
+    config, secret_keys = read_stack_config(project_dir, stack)
     result = run_program(run, stack, config, secret_keys)
     for registration in result.of_type("kubernetes:core/v1:Secret"):
         if registration.inputs["metadata"]["name"] == ALERTMANAGER_CONFIG_SECRET:
-            return reveal(registration.inputs["stringData"])[ALERTMANAGER_CONFIG_KEY]
+            text = reveal(registration.inputs["stringData"])[ALERTMANAGER_CONFIG_KEY]
+            # The only secrets in this file are webhook URLs; amtool wants them to look like URLs.
+            return text.replace(SECRET_PLACEHOLDER, OFFLINE_URL)
     return None
 
 
