@@ -9,13 +9,14 @@ included, from a Secret (`configSecret`).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_random as random
 from pulumi_kubernetes.apiextensions import CustomResource
 from pulumi_kubernetes.core import v1 as core
+from pulumi_kubernetes.helm import v3 as helm
 
 from components import alertmanager_config, grafana_dashboard
 from components.alert_rules import AlertThresholds, WatchedWorkload, workload_rules
@@ -58,7 +59,6 @@ class MonitoringArgs:
     chart: ChartRef | None = None  # install kube-prometheus-stack here; None: the cluster has it
     receivers: Sequence[alertmanager_config.Receiver] = ()
     dashboard_title: str = "Golden signals"
-    extra_values: Mapping[str, object] = field(default_factory=dict)
 
 
 class Monitoring(pulumi.ComponentResource):
@@ -75,11 +75,11 @@ class Monitoring(pulumi.ComponentResource):
         self._args = args
         labels = ownership_labels(args.part_of)
         self._labels = labels
-        self.release = None
+        self.release: helm.Release | None = None
         self.grafana_password: random.RandomPassword | None = None
 
         if args.chart is not None:
-            self._install(args, crds)
+            self._install(args, args.chart, crds)
 
         self.pod_monitor = CustomResource(
             f"{name}-sidecars",
@@ -124,7 +124,7 @@ class Monitoring(pulumi.ComponentResource):
             }
         )
 
-    def _install(self, args: MonitoringArgs, crds: CrdOwners) -> None:
+    def _install(self, args: MonitoringArgs, chart: ChartRef, crds: CrdOwners) -> None:
         child = pulumi.ResourceOptions(parent=self)
         namespace = core.Namespace(
             f"{self._name}-namespace", metadata=object_meta(args.namespace, None, self._labels), opts=child
@@ -148,11 +148,10 @@ class Monitoring(pulumi.ComponentResource):
             string_data={ALERTMANAGER_CONFIG_KEY: alertmanager_config.config_file(args.receivers)},
             opts=child,
         )
-        assert args.chart is not None
         self.release = release(
             f"{self._name}-kube-prometheus-stack",
             RELEASE_NAME,
-            args.chart,
+            chart,
             ns_name,
             self._values(args),
             self,
@@ -194,7 +193,6 @@ class Monitoring(pulumi.ComponentResource):
                 },
                 "sidecar": {"dashboards": {"enabled": True, "label": DASHBOARD_LABEL, "labelValue": "1"}},
             },
-            **args.extra_values,
         }
 
     def _rule(self, workload: WatchedWorkload, crds: CrdOwners) -> CustomResource:

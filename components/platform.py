@@ -9,8 +9,8 @@ under the API groups of the CRDs it brings, so custom resources wait for it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pulumi
 from pulumi_kubernetes.apiextensions import CustomResource
@@ -64,7 +64,6 @@ class PlatformArgs:
     eck_operator: ChartRef | None = None
     cluster_issuer: ClusterIssuerArgs | None = None
     access_logs: bool = False  # Istio sidecars log every request as JSON on stdout (for the log pipeline)
-    extra_labels: Mapping[str, str] = field(default_factory=dict)
 
 
 class PlatformOperators(pulumi.ComponentResource):
@@ -142,7 +141,7 @@ class PlatformOperators(pulumi.ComponentResource):
         labels = ownership_labels(self._args.part_of)
         namespace = core.Namespace(
             f"{self._name}-{key}-namespace",
-            metadata=object_meta(name, None, {**labels, **self._args.extra_labels}),
+            metadata=object_meta(name, None, labels),
             opts=pulumi.ResourceOptions(parent=self),
         )
         return namespace.metadata.apply(lambda m: m.name)
