@@ -7,7 +7,7 @@ STACK ?= dev
 STACKS := dev prod
 K8S_VERSIONS := 1.30.0 1.35.0
 
-.PHONY: render test lint unit renders validate checkov clean
+.PHONY: render test lint unit renders validate checkov prom-tools promcheck clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,7 @@ $(CHECKOV_VENV)/.installed:
 render: $(BIN)/.installed
 	$(BIN)/python -m boutique render --stack $(STACK) --out build/$(STACK)
 
-test: lint unit renders validate checkov
+test: lint prom-tools unit renders validate checkov promcheck
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
@@ -51,6 +51,24 @@ checkov: renders $(CHECKOV_VENV)/.installed
 		BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov -d build/$$stack/manifests --framework kubernetes \
 			--skip-download --compact --quiet || exit 1; \
 	done
+
+# promtool and amtool from Debian (CI runs as root on a fresh machine); skipped when on PATH.
+prom-tools:
+	@if command -v promtool >/dev/null 2>&1 && command -v amtool >/dev/null 2>&1; then :; else \
+		echo "installing promtool and amtool (Debian: prometheus, prometheus-alertmanager)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			prometheus prometheus-alertmanager >/dev/null || exit 1; \
+	fi
+
+# Alert rules (from the rendered PrometheusRules) and the Alertmanager configuration the program
+# produces: promtool check/test rules, amtool check-config. The unit tests are written for prod.
+promcheck: renders prom-tools
+	@for stack in $(STACKS); do \
+		$(BIN)/python -m tools.prom_files --stack $$stack --rendered build/$$stack --out build/$$stack/checks || exit 1; \
+		promtool check rules build/$$stack/checks/rules.yaml || exit 1; \
+		amtool check-config build/$$stack/checks/alertmanager.yaml || exit 1; \
+	done
+	promtool test rules tests/promtool/rules_test.yaml
 
 clean:
 	rm -rf build $(VENV) $(CHECKOV_VENV)

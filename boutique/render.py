@@ -83,7 +83,7 @@ def release(registration: Registration) -> dict[str, Any]:
         "chart": inputs.get("chart"),
         "repository": (inputs.get("repositoryOpts") or {}).get("repo"),
         "version": inputs.get("version"),
-        "values": inputs.get("values", {}),
+        "values": _ordered(inputs.get("values", {})),
     }
 
 

@@ -9,12 +9,20 @@ import json
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from boutique.catalog import DIGEST, DNS_LABEL, Catalog, OverrideTag
 from boutique.errors import SettingsError, format_validation_error
 from boutique.meshconfig import DNS_SUBDOMAIN, HOSTNAME, Canary, check_mesh
-from boutique.model import StrictModel
+from boutique.model import Quantity, StrictModel
 from boutique.security_config import (
     STACK_IMAGES,
     ContainerDefaults,
@@ -38,6 +46,26 @@ NODEPORT_REFUSED = (
     "policies, and ties the shop to node addresses; use ClusterIP (port-forward), "
     "LoadBalancer or gateway"
 )
+
+
+# --- platform operators, monitoring, logging ---
+Operator = Literal[
+    "gateway-api", "istio", "cert-manager", "external-secrets", "kube-prometheus-stack", "eck-operator", "fluentd"
+]
+LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
+PROMETHEUS_DURATION = r"^[0-9]+(ms|s|m|h|d|w|y)$"
+OPTIONAL_QUANTITY = r"^$|^[0-9]+(\.[0-9]+)?(k|Ki|Mi|Gi|Ti|M|G|T)?$"
+
+
+class AlertReceiver(StrictModel):
+    """Where Alertmanager sends alerts of the given severities; the webhook URL is a secret."""
+
+    severities: list[Literal["critical", "warning"]] = ["critical", "warning"]
+    webhook_url: SecretStr  # `pulumi config set --secret --path boutique:alertReceivers.<name>.webhookUrl`
+    send_resolved: bool = True
+
+
+# --- end platform operators, monitoring, logging ---
 
 
 class Settings(StrictModel):
@@ -105,6 +133,27 @@ class Settings(StrictModel):
 
     # --- platform operators, monitoring, logging ---
     monitoring_namespace: Annotated[str, StringConstraints(pattern=DNS_LABEL)] = "monitoring"
+    operators: list[Operator] = []  # installed by this program
+    cluster_operators: list[Operator] = []  # the cluster has them already: used, not installed
+    cluster_issuer: Literal["none", "selfSigned", "acme"] = "none"
+    acme_email: str = ""
+    acme_server: str = LETS_ENCRYPT
+    monitoring: bool = False
+    prometheus_retention: Annotated[str, StringConstraints(pattern=PROMETHEUS_DURATION)] = "10d"
+    prometheus_storage: Annotated[str, StringConstraints(pattern=OPTIONAL_QUANTITY)] = ""  # empty: emptyDir
+    prometheus_cpu: Quantity = "500m"
+    prometheus_memory: Quantity = "2Gi"
+    alert_receivers: dict[Annotated[str, StringConstraints(pattern=DNS_LABEL)], AlertReceiver] = {}
+    alert_error_percent: Percent = 5
+    alert_latency_p99_ms: Annotated[int, Field(ge=1)] = 1000
+    alert_redis_memory_percent: Percent = 90
+    logging: bool = False
+    logging_namespace: Annotated[str, StringConstraints(pattern=DNS_LABEL)] = "logging"
+    elasticsearch_nodes: Annotated[int, Field(ge=1, le=20)] = 1
+    elasticsearch_storage: Quantity = "10Gi"
+    elasticsearch_cpu: Quantity = "1"
+    elasticsearch_memory: Quantity = "2Gi"
+    log_retention_days: Annotated[int, Field(ge=1, le=3650)] = 7
 
 
     @field_validator("frontend_exposure", mode="before")
@@ -161,6 +210,7 @@ def settings_from_config(stack: str, config: Mapping[str, Any], catalog: Catalog
     except ValidationError as exc:
         raise SettingsError(format_validation_error(file_name, exc, prefix=f"{PROJECT}:")) from None
     _check_against_catalog(file_name, settings, catalog)
+    _check_operators(file_name, settings)
     return settings
 
 
@@ -177,6 +227,49 @@ def _check_against_catalog(file_name: str, settings: Settings, catalog: Catalog)
                     f"(known: {', '.join(sorted(catalog.services))})"
                 )
     check_mesh(file_name, settings, catalog)
+
+
+# --- platform operators, monitoring, logging ---
+def operators_needed(settings: Settings) -> dict[str, list[str]]:
+    """Each switched-on feature → the operators it needs (installed here or by the cluster)."""
+    needs = {
+        "monitoring": (settings.monitoring, ["kube-prometheus-stack"]),
+        "logging": (settings.logging, ["eck-operator", "fluentd"]),
+        "mesh": (settings.mesh, ["istio"]),
+        "frontendExposure": (settings.frontend_exposure == "gateway", ["gateway-api"]),
+        "clusterIssuer": (settings.cluster_issuer != "none", ["cert-manager"]),
+    }
+    return {key: operators for key, (on, operators) in needs.items() if on}
+
+
+def _check_operators(file_name: str, settings: Settings) -> None:
+    installed, present = settings.operators, settings.cluster_operators
+    for key, listed in (("operators", installed), ("cluster_operators", present)):
+        twice = sorted({o for o in listed if listed.count(o) > 1})
+        if twice:
+            raise SettingsError(f"{file_name}: {PROJECT}:{config_key(key)}: listed twice: {', '.join(twice)}")
+    both = sorted(set(installed) & set(present))
+    if both:
+        raise SettingsError(
+            f"{file_name}: {PROJECT}:{config_key('operators')}: {', '.join(both)} also in "
+            f"{PROJECT}:{config_key('cluster_operators')}; an operator is installed here or by the cluster, not both"
+        )
+    for key, operators in operators_needed(settings).items():
+        for operator in operators:
+            if operator not in installed and operator not in present:
+                raise SettingsError(
+                    f"{file_name}: {PROJECT}:{key}: needs the {operator} operator: add it to "
+                    f"{PROJECT}:operators (installed by this program) or {PROJECT}:clusterOperators "
+                    "(the cluster has it)"
+                )
+    if settings.cluster_issuer == "acme" and "@" not in settings.acme_email:
+        raise SettingsError(
+            f"{file_name}: {PROJECT}:acmeEmail: the ACME ClusterIssuer needs a contact email "
+            f"({PROJECT}:clusterIssuer is acme)"
+        )
+
+
+# --- end platform operators, monitoring, logging ---
 
 
 def load_settings(catalog: Catalog) -> Settings:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pulumi
 from pulumi_kubernetes.core import v1 as core
 
-from boutique import meshplan, security, workloads
+from boutique import meshplan, platform, security, workloads
 from boutique.catalog import Catalog
 from boutique.settings import Settings
 from boutique.topology import FRONTEND, GATEWAY_NAME
 from components.crds import CrdOwners
 from components.gateway import HttpsGateway
-from components.kube import object_meta
+from components.kube import object_meta, ownership_labels
 from components.mesh import MeshService
 from components.microservice import MicroService, MicroServiceArgs
 from components.redis_store import RedisStore, RedisStoreArgs, auth_secret_name
@@ -33,13 +33,17 @@ def build_stack(catalog: Catalog, settings: Settings) -> dict[str, pulumi.Input[
     ns_name = namespace.metadata.apply(lambda m: m.name)
 
     # --- platform operators: each registers the API groups of its CRDs in `crds` ---
+    # First, so every custom resource created after them finds its operator in `crds`.
+    operators = platform.platform_operators(catalog, settings, crds)
+    monitored = platform.monitoring(catalog, settings, crds, enabled_services(catalog, settings), ns_name)
+    logs = platform.log_pipeline(catalog, settings, crds)
 
     # --- security (SecurePolicyBundle) ---
     policies = SecurePolicyBundle(
         "security", security.bundle_args(catalog, settings, enabled_services(catalog, settings), ns_name), crds
     )
 
-    stores = _stores(catalog, settings, ns_name, policies.secrets)
+    stores = _stores(catalog, settings, ns_name, policies.secrets, crds)
     services = _services(catalog, settings, ns_name, stores)
 
     # --- the mesh and the way in ---
@@ -53,6 +57,7 @@ def build_stack(catalog: Catalog, settings: Settings) -> dict[str, pulumi.Input[
     )
 
     # --- monitoring and logging ---
+    outputs.update(platform.access_outputs(monitored, logs), operators=sorted(operators.installed))
 
     outputs.update(
         namespace=ns_name,
@@ -66,19 +71,17 @@ def _namespace(catalog: Catalog, settings: Settings) -> core.Namespace:
     return core.Namespace(
         "namespace",
         metadata=object_meta(
-            settings.namespace,
-            None,
-            {
-                "app.kubernetes.io/part-of": catalog.part_of,
-                "app.kubernetes.io/managed-by": "pulumi",
-                **security.namespace_labels(settings),
-            },
+            settings.namespace, None, {**ownership_labels(catalog.part_of), **security.namespace_labels(settings)}
         ),
     )
 
 
 def _stores(
-    catalog: Catalog, settings: Settings, ns_name: pulumi.Input[str], secrets: dict[str, pulumi.Resource]
+    catalog: Catalog,
+    settings: Settings,
+    ns_name: pulumi.Input[str],
+    secrets: dict[str, pulumi.Resource],
+    crds: CrdOwners,
 ) -> dict[str, RedisStore]:
     """`secrets`: Secret name -> what produces it elsewhere (external secrets); else generated."""
     stores: dict[str, RedisStore] = {}
@@ -99,6 +102,7 @@ def _stores(
                 checkov_skips=workloads.checkov_skips(catalog, settings, name, store.checkov_skips),
                 pod_annotations=meshplan.pod_annotations(settings, has_probes=True),
                 password_source=secrets.get(auth_secret_name(name)),
+                exporter=platform.redis_exporter(settings, crds),
             ),
         )
     return stores

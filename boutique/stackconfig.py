@@ -45,6 +45,19 @@ def _as_engine_string(value: Any) -> str:
     return str(value)
 
 
+def _without_ciphertext(value: Any) -> tuple[Any, bool]:
+    """Replace every `secure:` value, nested ones too (`pulumi config set --secret --path`)."""
+    if isinstance(value, dict) and set(value) == {"secure"}:
+        return SECRET_PLACEHOLDER, True
+    if isinstance(value, dict):
+        pairs = {k: _without_ciphertext(v) for k, v in value.items()}
+        return {k: v for k, (v, _) in pairs.items()}, any(s for _, s in pairs.values())
+    if isinstance(value, list):
+        items = [_without_ciphertext(v) for v in value]
+        return [v for v, _ in items], any(s for _, s in items)
+    return value, False
+
+
 def read_stack_config(project_dir: Path, stack: str) -> tuple[dict[str, str], list[str]]:
     """The config bag (`boutique:key` → string) and the keys that are secret."""
     path = stack_file(project_dir, stack)
@@ -57,8 +70,8 @@ def read_stack_config(project_dir: Path, stack: str) -> tuple[dict[str, str], li
     if not isinstance(stack_values, dict):
         raise SettingsError(f"{path.name}: config: expected a mapping of keys to values")
     for key, value in stack_values.items():
-        if isinstance(value, dict) and set(value) == {"secure"}:
-            value = SECRET_PLACEHOLDER
+        value, secret = _without_ciphertext(value)
+        if secret:
             secret_keys.append(key)
         values[key] = value
     return {k: _as_engine_string(v) for k, v in values.items()}, secret_keys

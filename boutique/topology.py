@@ -42,3 +42,8 @@ ISTIO_PROXY_LIMITS = {"cpu": "2000m", "memory": "1024Mi"}
 def mesh_principal(namespace: str, service_account: str) -> str:
     """The SPIFFE identity Istio gives a workload's ServiceAccount (AuthorizationPolicy `principals`)."""
     return f"{MESH_TRUST_DOMAIN}/ns/{namespace}/sa/{service_account}"
+
+
+# The cert-manager ClusterIssuer the platform creates (boutique:clusterIssuer); Certificates for
+# the way in name it.
+CLUSTER_ISSUER_NAME = "boutique-issuer"

@@ -46,6 +46,11 @@ def pod_security_labels(level: str = "restricted", version: str = POD_SECURITY_V
     return labels
 
 
+def ownership_labels(part_of: str) -> dict[str, str]:
+    """Labels for objects that belong to the whole stack rather than one workload (namespaces, platform)."""
+    return {"app.kubernetes.io/part-of": part_of, "app.kubernetes.io/managed-by": MANAGED_BY}
+
+
 def selector_labels(name: str, version: str | None = None) -> dict[str, str]:
     """The stable subset used in selectors (never changes across upgrades)."""
     labels = {"app": name}
@@ -96,6 +101,12 @@ def container_security_context() -> core.SecurityContextArgs:
 
 def resource_requirements(requests: Mapping[str, str], limits: Mapping[str, str]) -> core.ResourceRequirementsArgs:
     return core.ResourceRequirementsArgs(requests=dict(requests), limits=dict(limits))
+
+
+def memory_bound_resources(cpu: str, memory: str) -> dict[str, dict[str, str]]:
+    """`resources` for chart values and custom resources: memory limited at its request (no
+    overcommit, so no surprise OOM kills under node pressure), CPU requested but not throttled."""
+    return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"memory": memory}}
 
 
 def service_account(

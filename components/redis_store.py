@@ -7,10 +7,12 @@ from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_random as random
+from pulumi_kubernetes.apiextensions import CustomResource
 from pulumi_kubernetes.apps import v1 as apps
 from pulumi_kubernetes.core import v1 as core
 from pulumi_kubernetes.meta import v1 as meta
 
+from components.crds import CrdOwners
 from components.kube import (
     checkov_skip_annotations,
     container_security_context,
@@ -27,6 +29,16 @@ PASSWORD_KEY = "password"  # noqa: S105 - a key name
 CONFIG_KEY = "redis.conf"
 DATA_DIR = "/data"
 CONFIG_DIR = "/etc/redis"
+MONITORING_API = "monitoring.coreos.com/v1"
+
+
+@dataclass(frozen=True)
+class RedisExporter:
+    """A redis_exporter sidecar (Redis has no /metrics) and a ServiceMonitor that scrapes it."""
+
+    image: str
+    port: int
+    crds: CrdOwners
 
 
 def auth_secret_name(store: str) -> str:
@@ -56,6 +68,7 @@ class RedisStoreArgs:
     # When set, the Secret `auth_secret_name(name)` is produced by this resource (e.g. an ExternalSecret
     # filled from a secrets manager, built with secret_data) and no password is generated here.
     password_source: pulumi.Resource | None = None
+    exporter: RedisExporter | None = None  # monitoring on
 
 
 class RedisStore(pulumi.ComponentResource):
@@ -96,20 +109,7 @@ class RedisStore(pulumi.ComponentResource):
                 opts=child,
             )
         self.service_account = service_account(f"{name}-sa", name, args.namespace, labels, self)
-        self.service = core.Service(
-            f"{name}-service",
-            metadata=object_meta(name, args.namespace, labels),
-            spec=core.ServiceSpecArgs(
-                type="ClusterIP",
-                selector=selector_labels(name),
-                ports=[
-                    core.ServicePortArgs(
-                        name="redis", port=args.port, target_port="redis", app_protocol="redis", protocol="TCP"
-                    )
-                ],
-            ),
-            opts=child,
-        )
+        self.service = self._service(f"{name}-service", name, name, args.namespace, labels, "redis", args.port)
         self.stateful_set = apps.StatefulSet(
             f"{name}-statefulset",
             metadata=object_meta(name, args.namespace, labels, checkov_skip_annotations(args.checkov_skips)),
@@ -126,6 +126,9 @@ class RedisStore(pulumi.ComponentResource):
             # Redis must not start before its password exists.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.secret]),
         )
+
+        if args.exporter is not None:
+            self._metrics(name, labels, args.namespace, args.exporter)
 
         self.address: pulumi.Output[str] = pulumi.Output.from_input(f"{name}:{args.port}")
         self.password_secret_name: pulumi.Output[str] = pulumi.Output.from_input(secret_name)
@@ -173,7 +176,8 @@ class RedisStore(pulumi.ComponentResource):
                         core.VolumeMountArgs(name="data", mount_path=DATA_DIR),
                         core.VolumeMountArgs(name="auth", mount_path=CONFIG_DIR, read_only=True),
                     ],
-                )
+                ),
+                *([RedisStore._exporter_container(secret_name, args.port, args.exporter)] if args.exporter else []),
             ],
             volumes=[
                 *data_volume,
@@ -186,6 +190,83 @@ class RedisStore(pulumi.ComponentResource):
                     ),
                 ),
             ],
+        )
+
+    def _service(
+        self,
+        resource_name: str,
+        service_name: str,
+        pod_name: str,
+        namespace: pulumi.Input[str],
+        labels: Mapping[str, str],
+        port_name: str,
+        port: int,
+        app_protocol: str | None = None,
+    ) -> core.Service:
+        """A ClusterIP Service for one named port of the Redis pod (appProtocol defaults to the port's name)."""
+        return core.Service(
+            resource_name,
+            metadata=object_meta(service_name, namespace, labels),
+            spec=core.ServiceSpecArgs(
+                type="ClusterIP",
+                selector=selector_labels(pod_name),
+                ports=[
+                    core.ServicePortArgs(
+                        name=port_name,
+                        port=port,
+                        target_port=port_name,
+                        app_protocol=app_protocol or port_name,
+                        protocol="TCP",
+                    )
+                ],
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    @staticmethod
+    def _exporter_container(secret_name: str, redis_port: int, exporter: RedisExporter) -> core.ContainerArgs:
+        probe = dict(
+            http_get=core.HTTPGetActionArgs(path="/health", port="metrics"), period_seconds=10, timeout_seconds=3
+        )
+        return core.ContainerArgs(
+            name="redis-exporter",
+            image=exporter.image,
+            image_pull_policy=IMAGE_PULL_POLICY,
+            env=[
+                core.EnvVarArgs(name="REDIS_ADDR", value=f"redis://localhost:{redis_port}"),
+                # The exporter takes the password from this variable or a JSON file keyed by address.
+                core.EnvVarArgs(
+                    name="REDIS_PASSWORD",
+                    value_from=core.EnvVarSourceArgs(
+                        secret_key_ref=core.SecretKeySelectorArgs(name=secret_name, key=PASSWORD_KEY)
+                    ),
+                ),
+            ],
+            ports=[core.ContainerPortArgs(name="metrics", container_port=exporter.port, protocol="TCP")],
+            readiness_probe=core.ProbeArgs(**probe),
+            liveness_probe=core.ProbeArgs(**probe, initial_delay_seconds=5),
+            resources=resource_requirements({"cpu": "10m", "memory": "32Mi"}, {"cpu": "50m", "memory": "64Mi"}),
+            security_context=container_security_context(),
+        )
+
+    def _metrics(
+        self, name: str, labels: Mapping[str, str], namespace: pulumi.Input[str], exporter: RedisExporter
+    ) -> None:
+        metrics_labels = {**labels, "app.kubernetes.io/component": "metrics"}
+        self.metrics_service = self._service(
+            f"{name}-metrics-service", f"{name}-metrics", name, namespace, metrics_labels, "metrics", exporter.port,
+            app_protocol="http",
+        )
+        self.service_monitor = CustomResource(
+            f"{name}-service-monitor",
+            api_version=MONITORING_API,
+            kind="ServiceMonitor",
+            metadata=object_meta(name, namespace, labels),
+            spec={
+                "selector": {"matchLabels": selector_labels(name) | {"app.kubernetes.io/component": "metrics"}},
+                "endpoints": [{"port": "metrics", "path": "/metrics", "interval": "30s"}],
+            },
+            opts=exporter.crds.options(MONITORING_API, parent=self),
         )
 
     @staticmethod

@@ -98,16 +98,19 @@ def test_loadgenerator_waits_for_frontend(dev):
     assert env_of(container(dev.get("Deployment", "loadgenerator")))["FRONTEND_ADDR"] == "frontend:80"
 
 
-CLUSTER_SCOPED = {"Namespace", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
+CLUSTER_SCOPED = {"Namespace", "ClusterIssuer", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
 
 
 def test_every_object_is_named_and_namespaced(dev, prod):
-    # prod's Gateway lives in a namespace of its own (Settings.gateway_namespace).
-    for objects, namespaces in ((dev, {"boutique-dev"}), (prod, {"boutique", "boutique-gateway"})):
+    for objects, namespace in ((dev, "boutique-dev"), (prod, "boutique")):
+        namespaces = objects.names("Namespace") | {"monitoring"}  # the platform's own namespaces
         for obj in objects.all:
             assert obj["metadata"]["name"], obj
-            if obj["kind"] not in CLUSTER_SCOPED:
-                assert obj["metadata"]["namespace"] in namespaces, obj["metadata"]
+            if obj["kind"] in CLUSTER_SCOPED:
+                continue
+            assert obj["metadata"]["namespace"] in namespaces, obj["metadata"]
+            if "app" in obj["metadata"].get("labels", {}):  # a workload's objects live with the shop
+                assert obj["metadata"]["namespace"] == namespace, obj["metadata"]
 
 
 def test_every_container_is_restricted(dev, prod):

@@ -1,0 +1,164 @@
+"""Catalog + settings → the platform's components: operators, monitoring and logging.
+
+`build_stack` calls these; everything the operators, alerts and dashboards need to know about the
+shop comes from the catalog (services, their protocols, stores) and the stack config.
+"""
+
+from __future__ import annotations
+
+import pulumi
+
+from boutique import topology, versions
+from boutique.catalog import Catalog
+from boutique.settings import Settings
+from components.alert_rules import AlertThresholds, WatchedWorkload
+from components.alertmanager_config import Receiver
+from components.crds import CrdOwners
+from components.log_pipeline import ElasticsearchSize, FluentdImage, LogPipeline, LogPipelineArgs
+from components.monitoring import Monitoring, MonitoringArgs, PrometheusSize
+from components.platform import ClusterIssuerArgs, IstioCharts, PlatformArgs, PlatformOperators
+from components.redis_store import RedisExporter
+
+# What `istio_requests_total` can tell apart: the protocols whose failures the sidecar sees.
+REQUEST_PROTOCOLS = ("grpc", "http")
+
+
+def platform_operators(catalog: Catalog, settings: Settings, crds: CrdOwners) -> PlatformOperators:
+    here = set(settings.operators)
+    return PlatformOperators(
+        "platform",
+        PlatformArgs(
+            part_of=catalog.part_of,
+            installed=sorted(here),
+            gateway_api_crds=versions.GATEWAY_API_CRDS if "gateway-api" in here else None,
+            gateway_api_group=versions.GATEWAY_API_GROUP,
+            istio=IstioCharts(
+                versions.ISTIO_BASE,
+                versions.ISTIOD,
+                versions.ISTIO_GATEWAY,
+                ingress_service_type="ClusterIP" if settings.frontend_exposure == "ClusterIP" else "LoadBalancer",
+            )
+            if "istio" in here
+            else None,
+            cert_manager=versions.CERT_MANAGER if "cert-manager" in here else None,
+            external_secrets=versions.EXTERNAL_SECRETS if "external-secrets" in here else None,
+            eck_operator=versions.ECK_OPERATOR if "eck-operator" in here else None,
+            cluster_issuer=_cluster_issuer(settings),
+            access_logs=settings.logging,
+        ),
+        crds,
+    )
+
+
+def _cluster_issuer(settings: Settings) -> ClusterIssuerArgs | None:
+    if settings.cluster_issuer == "none":
+        return None
+    return ClusterIssuerArgs(
+        name=topology.CLUSTER_ISSUER_NAME,
+        kind=settings.cluster_issuer,
+        email=settings.acme_email,
+        server=settings.acme_server,
+        gateway_name=topology.GATEWAY_NAME,
+        gateway_namespace=settings.gateway_namespace,
+    )
+
+
+def redis_exporter(settings: Settings, crds: CrdOwners) -> RedisExporter | None:
+    """The Redis exporter sidecar, when the stack is monitored."""
+    if not settings.monitoring:
+        return None
+    return RedisExporter(image=versions.REDIS_EXPORTER_IMAGE, port=topology.REDIS_EXPORTER_PORT, crds=crds)
+
+
+def watched_workloads(catalog: Catalog, settings: Settings, services: list[str]) -> list[WatchedWorkload]:
+    """Every workload the stack runs, with what its alerts depend on."""
+    watched = []
+    for name in services:
+        ports = catalog.services[name].ports
+        watched.append(
+            WatchedWorkload(
+                name=name,
+                kind="Deployment",
+                protocol=ports.protocol if ports else None,
+                autoscaled=settings.autoscaling and ports is not None,  # only serving services get an HPA
+            )
+        )
+    for name, store in catalog.stores.items():
+        watched.append(WatchedWorkload(name=name, kind="StatefulSet", redis=store.engine == "redis"))
+    return watched
+
+
+def monitoring(
+    catalog: Catalog, settings: Settings, crds: CrdOwners, services: list[str], app_namespace: pulumi.Input[str]
+) -> Monitoring | None:
+    if not settings.monitoring:
+        return None
+    return Monitoring(
+        "monitoring",
+        MonitoringArgs(
+            namespace=settings.monitoring_namespace,
+            app_namespace=settings.namespace,
+            app_namespace_ref=app_namespace,
+            part_of=catalog.part_of,
+            workloads=watched_workloads(catalog, settings, services),
+            thresholds=AlertThresholds(
+                error_ratio=settings.alert_error_percent / 100,
+                latency_p99_ms=settings.alert_latency_p99_ms,
+                redis_memory_ratio=settings.alert_redis_memory_percent / 100,
+            ),
+            sidecar_metrics_port=topology.ISTIO_METRICS_PORTS[1],
+            prometheus=PrometheusSize(
+                retention=settings.prometheus_retention,
+                storage=settings.prometheus_storage,
+                cpu=settings.prometheus_cpu,
+                memory=settings.prometheus_memory,
+            ),
+            chart=versions.KUBE_PROMETHEUS_STACK if "kube-prometheus-stack" in settings.operators else None,
+            receivers=[
+                Receiver(
+                    name=name,
+                    severities=receiver.severities,
+                    webhook_url=pulumi.Output.secret(receiver.webhook_url.get_secret_value()),
+                    send_resolved=receiver.send_resolved,
+                )
+                for name, receiver in sorted(settings.alert_receivers.items())
+            ],
+            dashboard_title=f"{catalog.part_of}: golden signals",
+        ),
+        crds,
+    )
+
+
+def log_pipeline(catalog: Catalog, settings: Settings, crds: CrdOwners) -> LogPipeline | None:
+    if not settings.logging:
+        return None
+    return LogPipeline(
+        "logging",
+        LogPipelineArgs(
+            namespace=settings.logging_namespace,
+            part_of=catalog.part_of,
+            stack_version=versions.ELASTIC_STACK_VERSION,
+            elasticsearch=ElasticsearchSize(
+                nodes=settings.elasticsearch_nodes,
+                storage=settings.elasticsearch_storage,
+                cpu=settings.elasticsearch_cpu,
+                memory=settings.elasticsearch_memory,
+            ),
+            retention_days=settings.log_retention_days,
+            fluentd_image=FluentdImage(versions.FLUENTD_IMAGE_REPOSITORY, versions.FLUENTD_IMAGE_TAG),
+            fluentd_chart=versions.FLUENTD if "fluentd" in settings.operators else None,
+            scrape_fluentd=settings.monitoring,
+            monitoring_depends_on=crds.owners_of("monitoring.coreos.com/v1"),
+        ),
+        crds,
+    )
+
+
+def access_outputs(monitored: Monitoring | None, logs: LogPipeline | None) -> dict[str, pulumi.Input[object]]:
+    """Stack outputs: how to reach Grafana, Alertmanager and Kibana (never a password)."""
+    off = "off (boutique:{} is false)"
+    return {
+        "grafana": monitored.grafana if monitored else off.format("monitoring"),
+        "alertmanager": monitored.alertmanager if monitored else off.format("monitoring"),
+        "kibana": logs.kibana_access if logs else off.format("logging"),
+    }

@@ -1,0 +1,77 @@
+"""Every pinned chart and application version of the platform, in one place.
+
+Each was looked up in its upstream repository (chart, tag or release), not guessed. Upgrading one
+is a one-line change here; the tests check every Release is pinned to a version from this module
+and installed from its project's official repository.
+"""
+
+from __future__ import annotations
+
+from components.helm import ChartRef
+
+# Istio: one version for its three charts (base, istiod, gateway).
+ISTIO_VERSION = "1.30.3"
+ISTIO_REPOSITORY = "https://istio-release.storage.googleapis.com/charts"
+
+ISTIO_BASE = ChartRef(
+    "base",
+    ISTIO_REPOSITORY,
+    ISTIO_VERSION,
+    crd_groups=("networking.istio.io", "security.istio.io", "telemetry.istio.io", "extensions.istio.io"),
+)
+ISTIOD = ChartRef("istiod", ISTIO_REPOSITORY, ISTIO_VERSION)
+ISTIO_GATEWAY = ChartRef("gateway", ISTIO_REPOSITORY, ISTIO_VERSION)
+
+CERT_MANAGER = ChartRef(
+    "cert-manager", "https://charts.jetstack.io", "v1.21.1", crd_groups=("cert-manager.io", "acme.cert-manager.io")
+)
+EXTERNAL_SECRETS = ChartRef(
+    "external-secrets",
+    "https://charts.external-secrets.io",
+    "2.9.0",
+    crd_groups=("external-secrets.io", "generators.external-secrets.io"),
+)
+KUBE_PROMETHEUS_STACK = ChartRef(
+    "kube-prometheus-stack",
+    "https://prometheus-community.github.io/helm-charts",
+    "88.5.3",
+    crd_groups=("monitoring.coreos.com",),
+)
+ECK_OPERATOR = ChartRef(
+    "eck-operator",
+    "https://helm.elastic.co",
+    "3.5.0",
+    crd_groups=("elasticsearch.k8s.elastic.co", "kibana.k8s.elastic.co"),
+)
+FLUENTD = ChartRef("fluentd", "https://fluent.github.io/helm-charts", "0.6.0")
+
+CHARTS = (
+    ISTIO_BASE,
+    ISTIOD,
+    ISTIO_GATEWAY,
+    CERT_MANAGER,
+    EXTERNAL_SECRETS,
+    KUBE_PROMETHEUS_STACK,
+    ECK_OPERATOR,
+    FLUENTD,
+)
+
+# Gateway API CRDs, standard channel: upstream publishes them as a release manifest, not a chart.
+# v1.5.1 is the version Istio 1.30.3 is built and tested against (its go.mod).
+GATEWAY_API_VERSION = "v1.5.1"
+GATEWAY_API_CRDS = (
+    f"https://github.com/kubernetes-sigs/gateway-api/releases/download/{GATEWAY_API_VERSION}/standard-install.yaml"
+)
+GATEWAY_API_GROUP = "gateway.networking.k8s.io"
+
+# Elasticsearch and Kibana (run by ECK 3.5.0, which tests this 8.19 release). 8.x because the
+# Fluentd image ships the Elasticsearch 8 client.
+ELASTIC_STACK_VERSION = "8.19.18"
+
+# Fluentd's image with fluent-plugin-elasticsearch 5.4 (data streams with ILM) and the Kubernetes
+# metadata filter; the tag the fluentd 0.6.0 chart builds for its elasticsearch8 variant.
+FLUENTD_IMAGE_REPOSITORY = "docker.io/fluent/fluentd-kubernetes-daemonset"
+FLUENTD_IMAGE_TAG = "v1.19.3-debian-elasticsearch8-1.1"
+
+# Exports Redis's INFO as Prometheus metrics; Redis itself has no /metrics.
+REDIS_EXPORTER_IMAGE = "quay.io/oliver006/redis_exporter:v1.88.0"

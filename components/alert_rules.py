@@ -1,0 +1,193 @@
+"""Alert rules for one workload, as Prometheus rule groups (what a PrometheusRule's spec holds).
+
+Only metrics that exist without touching the applications: kube-state-metrics (pods, HPAs,
+limits), the Istio sidecars (`istio_requests_total`, `istio_request_duration_milliseconds_bucket`)
+and redis_exporter. `promtool check rules` and `promtool test rules` run on these in `make test`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# gRPC codes that mean the server failed (as 5xx do for HTTP): UNKNOWN, DEADLINE_EXCEEDED,
+# UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS. Client mistakes (e.g. NOT_FOUND) are not outages.
+GRPC_SERVER_ERRORS = "2|4|12|13|14|15"
+WINDOW = "5m"
+
+
+@dataclass(frozen=True)
+class WatchedWorkload:
+    name: str
+    kind: str  # Deployment | StatefulSet
+    protocol: str | None = None  # grpc | http | tcp: how its requests succeed or fail; None: serves nothing
+    autoscaled: bool = False
+    redis: bool = False  # a Redis with the exporter sidecar
+    redis_container: str = "redis"
+
+
+@dataclass(frozen=True)
+class AlertThresholds:
+    error_ratio: float = 0.05
+    latency_p99_ms: int = 1000
+    redis_memory_ratio: float = 0.9
+
+
+def pod_pattern(workload: WatchedWorkload) -> str:
+    """A regex for the workload's pod names (PromQL regexes are anchored).
+
+    Deployment pods are `<name>-<template hash>-<5 chars>`; a canary Deployment `<name>-v2` is
+    included. StatefulSet pods are `<name>-<ordinal>`.
+    """
+    if workload.kind == "StatefulSet":
+        return f"{workload.name}-[0-9]+"
+    return f"{workload.name}(-v[0-9]+)?-[a-z0-9]+-[a-z0-9]{{5}}"
+
+
+def _selector(**matchers: str) -> str:
+    parts = []
+    for label, value in matchers.items():
+        op = "=~" if value.startswith("~") else "="
+        parts.append(f'{label}{op}"{value.lstrip("~")}"')
+    return "{" + ", ".join(parts) + "}"
+
+
+def _alert(
+    name: str, expr: str, duration: str, severity: str, workload: str, summary: str, description: str
+) -> dict[str, object]:
+    return {
+        "alert": name,
+        "expr": expr,
+        "for": duration,
+        "labels": {"severity": severity, "service": workload},
+        "annotations": {"summary": summary, "description": description},
+    }
+
+
+def workload_rules(workload: WatchedWorkload, namespace: str, thresholds: AlertThresholds) -> list[dict[str, object]]:
+    """Every alert that applies to `workload`, by what the catalog says it is."""
+    name = workload.name
+    pods = _selector(**_pods(namespace, workload))
+    rules = [
+        _alert(
+            "ServicePodCrashLooping",
+            "max by (namespace, pod, container) (max_over_time(kube_pod_container_status_waiting_reason"
+            + _selector(**_pods(namespace, workload), reason="CrashLoopBackOff")
+            + f"[{WINDOW}])) >= 1",
+            "5m",
+            "critical",
+            name,
+            f"{name}: pod {{{{ $labels.pod }}}} is crash-looping",
+            f"Container {{{{ $labels.container }}}} of {{{{ $labels.pod }}}} ({name}) keeps restarting "
+            "(CrashLoopBackOff). Look at its logs and last termination reason.",
+        ),
+        _alert(
+            "ServicePodNotReady",
+            "sum by (namespace, pod) (kube_pod_status_ready"
+            + _selector(**_pods(namespace, workload), condition="false")
+            + ") > 0",
+            "10m",
+            "warning",
+            name,
+            f"{name}: pod {{{{ $labels.pod }}}} is not ready",
+            f"{{{{ $labels.pod }}}} ({name}) has failed its readiness probe for 10 minutes; it gets no traffic.",
+        ),
+    ]
+    if workload.autoscaled:
+        hpa = _selector(namespace=namespace, horizontalpodautoscaler=name)
+        by_hpa = "max by (namespace, horizontalpodautoscaler)"
+        rules.append(
+            _alert(
+                "ServiceAutoscalerAtMax",
+                f"{by_hpa} (kube_horizontalpodautoscaler_status_current_replicas{hpa})"
+                f" >= {by_hpa} (kube_horizontalpodautoscaler_spec_max_replicas{hpa})",
+                "15m",
+                "warning",
+                name,
+                f"{name} has been at its maximum replicas for 15 minutes",
+                f"The HorizontalPodAutoscaler of {name} cannot add replicas; latency and errors may follow. "
+                "Raise autoscalingMaxReplicas or find what drives the load.",
+            )
+        )
+    if workload.protocol in ("grpc", "http"):
+        rules.extend(_request_rules(workload, namespace, thresholds))
+    if workload.redis:
+        rules.extend(_redis_rules(workload, namespace, pods, thresholds))
+    return rules
+
+
+def _pods(namespace: str, workload: WatchedWorkload) -> dict[str, str]:
+    return {"namespace": namespace, "pod": "~" + pod_pattern(workload)}
+
+
+def _requests(namespace: str, workload: str, **extra: str) -> str:
+    # `reporter="destination"`: measured by the callee's sidecar, so every caller counts once.
+    labels = {
+        "reporter": "destination",
+        "destination_service_namespace": namespace,
+        "destination_service_name": workload,
+        **extra,
+    }
+    return _selector(**labels)
+
+
+def _request_rules(workload: WatchedWorkload, namespace: str, thresholds: AlertThresholds) -> list[dict[str, object]]:
+    name = workload.name
+    failed = (
+        {"grpc_response_status": "~" + GRPC_SERVER_ERRORS} if workload.protocol == "grpc" else {"response_code": "~5.."}
+    )
+    what = "gRPC server errors" if workload.protocol == "grpc" else "HTTP 5xx"
+    percent = round(thresholds.error_ratio * 100, 2)
+    return [
+        _alert(
+            "ServiceHighErrorRatio",
+            f"sum(rate(istio_requests_total{_requests(namespace, name, **failed)}[{WINDOW}]))"
+            f" / sum(rate(istio_requests_total{_requests(namespace, name)}[{WINDOW}])) > {thresholds.error_ratio}",
+            "5m",
+            "critical",
+            name,
+            f"{name}: more than {percent:g}% of requests fail",
+            f"{{{{ $value | humanizePercentage }}}} of the requests to {name} end in {what} (over {WINDOW}).",
+        ),
+        _alert(
+            "ServiceHighLatencyP99",
+            "histogram_quantile(0.99, sum by (le) (rate(istio_request_duration_milliseconds_bucket"
+            f"{_requests(namespace, name)}[{WINDOW}]))) > {thresholds.latency_p99_ms}",
+            "10m",
+            "warning",
+            name,
+            f"{name}: p99 latency above {thresholds.latency_p99_ms} ms",
+            f"The slowest 1% of requests to {name} take {{{{ $value | humanize }}}} ms or more.",
+        ),
+    ]
+
+
+def _redis_rules(
+    workload: WatchedWorkload, namespace: str, pods: str, thresholds: AlertThresholds
+) -> list[dict[str, object]]:
+    name = workload.name
+    limits = _selector(**_pods(namespace, workload), container=workload.redis_container, resource="memory")
+    percent = round(thresholds.redis_memory_ratio * 100, 2)
+    return [
+        _alert(
+            "RedisDown",
+            # absent(): a Redis pod that is gone takes its exporter along and leaves no series.
+            f"max by (namespace, pod) (redis_up{pods}) == 0 or absent(redis_up{pods})",
+            "2m",
+            "critical",
+            name,
+            f"{name}: Redis is down",
+            f"The exporter beside {name} cannot reach Redis, or nothing reports for {name} at all.",
+        ),
+        _alert(
+            "RedisMemoryNearLimit",
+            f"max by (namespace, pod) (redis_memory_used_bytes{pods})"
+            f" / max by (namespace, pod) (kube_pod_container_resource_limits{limits})"
+            f" > {thresholds.redis_memory_ratio}",
+            "10m",
+            "warning",
+            name,
+            f"{name}: Redis uses more than {percent:g}% of its memory limit",
+            "Redis in {{ $labels.pod }} uses {{ $value | humanizePercentage }} of its container's memory "
+            "limit; at the limit the kernel kills it.",
+        ),
+    ]

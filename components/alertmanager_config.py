@@ -1,0 +1,72 @@
+"""Alertmanager's configuration file, built as data: routes by severity, one webhook per receiver.
+
+The webhook URLs are secrets, so the file as a whole is one: it lives in a Kubernetes Secret that
+Alertmanager reads (`configSecret`), never in Helm values. `amtool check-config` checks it in CI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi
+import yaml
+
+NULL_RECEIVER = "null"  # swallows what no receiver asked for (and the always-firing Watchdog)
+
+
+@dataclass(frozen=True)
+class Receiver:
+    name: str
+    severities: Sequence[str]
+    webhook_url: pulumi.Input[str]  # a secret
+    send_resolved: bool = True
+
+
+def config(receivers: Sequence[Receiver], urls: Mapping[str, str]) -> dict[str, object]:
+    """The configuration, with each receiver's webhook URL from `urls` (receiver name → URL)."""
+    routes: list[dict[str, object]] = [
+        # kube-prometheus-stack's Watchdog fires always, to prove the pipeline works: never page on it.
+        {"receiver": NULL_RECEIVER, "matchers": ['alertname="Watchdog"']},
+    ]
+    for receiver in receivers:
+        severities = "|".join(receiver.severities)
+        routes.append({"receiver": receiver.name, "matchers": [f'severity=~"{severities}"'], "continue": True})
+    return {
+        "global": {"resolve_timeout": "5m"},
+        "route": {
+            "receiver": NULL_RECEIVER,
+            "group_by": ["alertname", "namespace", "service"],
+            "group_wait": "30s",
+            "group_interval": "5m",
+            "repeat_interval": "4h",
+            "routes": routes,
+        },
+        # A critical alert about a service silences its warnings: one page, not three.
+        "inhibit_rules": [
+            {
+                "source_matchers": ['severity="critical"'],
+                "target_matchers": ['severity="warning"'],
+                "equal": ["namespace", "service"],
+            }
+        ],
+        "receivers": [
+            {"name": NULL_RECEIVER},
+            *(
+                {
+                    "name": r.name,
+                    "webhook_configs": [{"url": urls[r.name], "send_resolved": r.send_resolved}],
+                }
+                for r in receivers
+            ),
+        ],
+    }
+
+
+def config_file(receivers: Sequence[Receiver]) -> pulumi.Output[str]:
+    """`alertmanager.yaml` as a secret Output (it holds the webhook URLs)."""
+    urls = (
+        pulumi.Output.all(**{r.name: r.webhook_url for r in receivers}) if receivers else pulumi.Output.from_input({})
+    )
+    text = urls.apply(lambda u: yaml.safe_dump(config(receivers, u), sort_keys=False))
+    return pulumi.Output.secret(text)

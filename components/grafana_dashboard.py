@@ -1,0 +1,235 @@
+"""A Grafana dashboard with the four golden signals per service, as Grafana's JSON model.
+
+Traffic, errors and latency come from the Istio sidecars; saturation from kube-state-metrics
+(ready replicas, autoscaler headroom, restarts) and redis_exporter. The services to pick from are
+the catalog's, passed in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from components.alert_rules import GRPC_SERVER_ERRORS, WatchedWorkload, pod_pattern
+
+SCHEMA_VERSION = 39
+WINDOW = "$__rate_interval"
+_REQUESTS = 'reporter="destination", destination_service_namespace="$namespace", destination_service_name=~"$service"'
+
+
+def _target(expr: str, legend: str, ref: str) -> dict[str, object]:
+    return {
+        "datasource": {"type": "prometheus", "uid": "${datasource}"},
+        "expr": expr,
+        "legendFormat": legend,
+        "refId": ref,
+    }
+
+
+def _panel(
+    panel_id: int, title: str, targets: list[dict[str, object]], unit: str, x: int, y: int, description: str
+) -> dict[str, object]:
+    return {
+        "id": panel_id,
+        "type": "timeseries",
+        "title": title,
+        "description": description,
+        "datasource": {"type": "prometheus", "uid": "${datasource}"},
+        "gridPos": {"h": 8, "w": 12, "x": x, "y": y},
+        "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
+        "options": {"legend": {"displayMode": "list", "placement": "bottom"}, "tooltip": {"mode": "multi"}},
+        "targets": targets,
+    }
+
+
+def _row(panel_id: int, title: str, y: int) -> dict[str, object]:
+    return {
+        "id": panel_id,
+        "type": "row",
+        "title": title,
+        "collapsed": False,
+        "gridPos": {"h": 1, "w": 24, "x": 0, "y": y},
+        "panels": [],
+    }
+
+
+def _variable(name: str, label: str, values: Sequence[str], multi: bool) -> dict[str, object]:
+    options = [{"text": v, "value": v, "selected": i == 0 and not multi} for i, v in enumerate(values)]
+    current = {"text": ["All"], "value": ["$__all"]} if multi else {"text": values[0], "value": values[0]}
+    return {
+        "name": name,
+        "label": label,
+        "type": "custom",
+        "query": ",".join(values),
+        "options": options,
+        "current": current,
+        "multi": multi,
+        "includeAll": multi,
+        "hide": 0,
+    }
+
+
+def golden_signals(
+    title: str, uid: str, namespace: str, services: Sequence[str], stores: Sequence[WatchedWorkload]
+) -> dict[str, object]:
+    """The dashboard for `services` (Istio request metrics) and Redis `stores` in `namespace`."""
+    by_service = "destination_service_name"
+    rate = f"rate(istio_requests_total{{{_REQUESTS}}}[{WINDOW}])"
+    failed_http = f'rate(istio_requests_total{{{_REQUESTS}, response_code=~"5.."}}[{WINDOW}])'
+    failed_grpc = f'rate(istio_requests_total{{{_REQUESTS}, grpc_response_status=~"{GRPC_SERVER_ERRORS}"}}[{WINDOW}])'
+    buckets = f"rate(istio_request_duration_milliseconds_bucket{{{_REQUESTS}}}[{WINDOW}])"
+    deployments = 'namespace="$namespace", deployment=~"$service"'
+    hpas = 'namespace="$namespace", horizontalpodautoscaler=~"$service"'
+    redis = f'namespace="$namespace", pod=~"{"|".join(pod_pattern(s) for s in stores)}"'
+    redis_limits = f'{redis}, resource="memory", container="{stores[0].redis_container}"' if stores else ""
+    panels = [
+        _row(1, "Golden signals (Istio sidecars; the mesh must be on)", 0),
+        _panel(
+            2,
+            "Traffic: requests per second",
+            [_target(f"sum by ({by_service}) ({rate})", "{{destination_service_name}}", "A")],
+            "reqps",
+            0,
+            1,
+            "Requests each service receives, measured by its own sidecar.",
+        ),
+        _panel(
+            3,
+            "Errors: share of failed requests",
+            [
+                _target(
+                    f"sum by ({by_service}) ({failed_http}) / sum by ({by_service}) ({rate})",
+                    "{{destination_service_name}} 5xx",
+                    "A",
+                ),
+                _target(
+                    f"sum by ({by_service}) ({failed_grpc}) / sum by ({by_service}) ({rate})",
+                    "{{destination_service_name}} gRPC",
+                    "B",
+                ),
+            ],
+            "percentunit",
+            12,
+            1,
+            "HTTP 5xx, and gRPC server errors (UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, "
+            "UNAVAILABLE, DATA_LOSS).",
+        ),
+        _panel(
+            4,
+            "Latency: p50 / p99",
+            [
+                _target(
+                    f"histogram_quantile(0.5, sum by (le, {by_service}) ({buckets}))",
+                    "{{destination_service_name}} p50",
+                    "A",
+                ),
+                _target(
+                    f"histogram_quantile(0.99, sum by (le, {by_service}) ({buckets}))",
+                    "{{destination_service_name}} p99",
+                    "B",
+                ),
+            ],
+            "ms",
+            0,
+            9,
+            "Server-side request duration.",
+        ),
+        _panel(
+            5,
+            "Saturation: ready replicas / desired, autoscaler headroom",
+            [
+                _target(
+                    f"sum by (deployment) (kube_deployment_status_replicas_ready{{{deployments}}})"
+                    f" / sum by (deployment) (kube_deployment_spec_replicas{{{deployments}}})",
+                    "{{deployment}} ready",
+                    "A",
+                ),
+                _target(
+                    f"sum by (horizontalpodautoscaler) (kube_horizontalpodautoscaler_status_current_replicas{{{hpas}}})"
+                    f" / sum by (horizontalpodautoscaler) (kube_horizontalpodautoscaler_spec_max_replicas{{{hpas}}})",
+                    "{{horizontalpodautoscaler}} of max",
+                    "B",
+                ),
+            ],
+            "percentunit",
+            12,
+            9,
+            "Below 100% ready means pods are missing; an autoscaler at 100% of max cannot add more.",
+        ),
+        _panel(
+            6,
+            "Restarts (last hour)",
+            [
+                _target(
+                    'sum by (pod) (increase(kube_pod_container_status_restarts_total{namespace="$namespace"}[1h]))',
+                    "{{pod}}",
+                    "A",
+                )
+            ],
+            "short",
+            0,
+            17,
+            "Container restarts per pod.",
+        ),
+    ]
+    if stores:
+        panels += [
+            _row(7, "Redis", 25),
+            _panel(
+                8,
+                "Redis: memory used / limit",
+                [
+                    _target(
+                        f"max by (pod) (redis_memory_used_bytes{{{redis}}})"
+                        f" / max by (pod) (kube_pod_container_resource_limits{{{redis_limits}}})",
+                        "{{pod}}",
+                        "A",
+                    )
+                ],
+                "percentunit",
+                0,
+                26,
+                "At 100% the kernel kills Redis.",
+            ),
+            _panel(
+                9,
+                "Redis: commands per second, clients, up",
+                [
+                    _target(
+                        f"sum by (pod) (rate(redis_commands_processed_total{{{redis}}}[{WINDOW}]))",
+                        "{{pod}} commands/s",
+                        "A",
+                    ),
+                    _target(f"max by (pod) (redis_connected_clients{{{redis}}})", "{{pod}} clients", "B"),
+                    _target(f"max by (pod) (redis_up{{{redis}}})", "{{pod}} up", "C"),
+                ],
+                "short",
+                12,
+                26,
+                "Load on the cart store and whether the exporter reaches it.",
+            ),
+        ]
+    return {
+        "uid": uid,
+        "title": title,
+        "tags": ["golden-signals", namespace],
+        "timezone": "browser",
+        "editable": False,
+        "refresh": "30s",
+        "schemaVersion": SCHEMA_VERSION,
+        "time": {"from": "now-3h", "to": "now"},
+        "templating": {
+            "list": [
+                {
+                    "name": "datasource",
+                    "label": "Data source",
+                    "type": "datasource",
+                    "query": "prometheus",
+                    "current": {"text": "Prometheus", "value": "prometheus"},
+                    "hide": 0,
+                },
+                {**_variable("namespace", "Namespace", [namespace], multi=False), "hide": 2},
+                _variable("service", "Service", list(services), multi=True),
+            ]
+        },
+        "panels": panels,
+    }

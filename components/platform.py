@@ -1,0 +1,218 @@
+"""PlatformOperators: the cluster-wide operators a stack installs, each a pinned Helm Release in its
+own namespace, plus the Gateway API CRDs and cert-manager's ClusterIssuer.
+
+Operators whose values belong to a feature (kube-prometheus-stack to Monitoring, Fluentd to
+LogPipeline) are installed by that feature's component; this one still lists them in `installed`,
+so everyone can ask one place what this stack installs. Every Release is registered in `crds`
+under the API groups of the CRDs it brings, so custom resources wait for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+from pulumi_kubernetes.apiextensions import CustomResource
+from pulumi_kubernetes.core import v1 as core
+from pulumi_kubernetes.helm import v3 as helm
+from pulumi_kubernetes.yaml import v2 as yaml_v2
+
+from components.crds import CrdOwners
+from components.helm import ChartRef, release
+from components.kube import object_meta, ownership_labels
+
+# The namespaces upstream documents for each operator; other tooling expects them there.
+ISTIO_NAMESPACE = "istio-system"
+ISTIO_INGRESS_NAMESPACE = "istio-ingress"
+CERT_MANAGER_NAMESPACE = "cert-manager"
+EXTERNAL_SECRETS_NAMESPACE = "external-secrets"
+ECK_NAMESPACE = "elastic-system"
+
+CERT_MANAGER_API = "cert-manager.io/v1"
+
+
+@dataclass(frozen=True)
+class IstioCharts:
+    base: ChartRef
+    istiod: ChartRef
+    gateway: ChartRef
+    ingress_service_type: str = "ClusterIP"  # LoadBalancer when the shop is reached from outside
+
+
+@dataclass(frozen=True)
+class ClusterIssuerArgs:
+    """A cert-manager ClusterIssuer: self-signed, or ACME answering HTTP-01 through a Gateway."""
+
+    name: str
+    kind: str  # selfSigned | acme
+    email: str = ""
+    server: str = ""
+    gateway_name: str = ""  # ACME: the Gateway (and its namespace) that serves the challenge route
+    gateway_namespace: str = ""
+
+
+@dataclass(frozen=True)
+class PlatformArgs:
+    part_of: str
+    installed: Sequence[str]  # every operator this stack installs, including those other components install
+    gateway_api_crds: str | None = None  # URL of the pinned standard-channel release manifest
+    gateway_api_group: str = "gateway.networking.k8s.io"
+    istio: IstioCharts | None = None
+    cert_manager: ChartRef | None = None
+    external_secrets: ChartRef | None = None
+    eck_operator: ChartRef | None = None
+    cluster_issuer: ClusterIssuerArgs | None = None
+    access_logs: bool = False  # Istio sidecars log every request as JSON on stdout (for the log pipeline)
+
+
+class PlatformOperators(pulumi.ComponentResource):
+    """Installs the operators asked for; says which ones through `installed` and `releases`.
+
+    Outputs: `installed` (names), `cluster_issuer_name` (None without a ClusterIssuer).
+    """
+
+    def __init__(
+        self, name: str, args: PlatformArgs, crds: CrdOwners, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("boutique:index:PlatformOperators", name, None, opts)
+        self._name = name
+        self._args = args
+        self._crds = crds
+        self.installed: frozenset[str] = frozenset(args.installed)
+        self.releases: dict[str, helm.Release] = {}
+        self.gateway_api: yaml_v2.ConfigFile | None = None
+
+        if args.gateway_api_crds:
+            # Upstream ships the CRDs only as a release manifest: apply exactly that file.
+            self.gateway_api = yaml_v2.ConfigFile(
+                f"{name}-gateway-api-crds",
+                file=args.gateway_api_crds,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            crds.register(args.gateway_api_group, self.gateway_api)
+        gateway_crds = [self.gateway_api] if self.gateway_api else []
+
+        if args.istio:
+            self._istio(args.istio, gateway_crds)
+        if args.cert_manager:
+            self.releases["cert-manager"] = release(
+                f"{name}-cert-manager",
+                "cert-manager",
+                args.cert_manager,
+                self._namespace("cert-manager", CERT_MANAGER_NAMESPACE),
+                {
+                    "crds": {"enabled": True, "keep": True},
+                    # Certificates for Gateways and HTTP-01 challenges through HTTPRoutes.
+                    "config": {
+                        "apiVersion": "controller.config.cert-manager.io/v1alpha1",
+                        "kind": "ControllerConfiguration",
+                        "gatewayAPI": {"enabled": bool(gateway_crds)},
+                    },
+                },
+                self,
+                crds,
+                depends_on=gateway_crds,  # cert-manager looks for the Gateway API CRDs at start
+            )
+        # Operators that need nothing from us but their CRDs: key, Release name, chart, namespace.
+        plain = [
+            ("external-secrets", "external-secrets", args.external_secrets, EXTERNAL_SECRETS_NAMESPACE),
+            ("eck-operator", "elastic-operator", args.eck_operator, ECK_NAMESPACE),
+        ]
+        for key, release_name, chart, namespace in plain:
+            if chart is not None:
+                namespace_name = self._namespace(key, namespace)
+                values = {"installCRDs": True}
+                self.releases[key] = release(f"{name}-{key}", release_name, chart, namespace_name, values, self, crds)
+
+        self.cluster_issuer: CustomResource | None = None
+        self.cluster_issuer_name: str | None = None
+        if args.cluster_issuer:
+            self.cluster_issuer = self._cluster_issuer(args.cluster_issuer)
+            self.cluster_issuer_name = args.cluster_issuer.name
+
+        self.register_outputs({"installed": sorted(self.installed), "cluster_issuer_name": self.cluster_issuer_name})
+
+    def installs(self, operator: str) -> bool:
+        """True when this stack installs `operator` (else the cluster has it, or nothing needs it)."""
+        return operator in self.installed
+
+    def _namespace(self, key: str, name: str) -> pulumi.Output[str]:
+        labels = ownership_labels(self._args.part_of)
+        namespace = core.Namespace(
+            f"{self._name}-{key}-namespace",
+            metadata=object_meta(name, None, labels),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return namespace.metadata.apply(lambda m: m.name)
+
+    def _istio(self, charts: IstioCharts, gateway_crds: list[pulumi.Resource]) -> None:
+        system = self._namespace("istio", ISTIO_NAMESPACE)
+        base = release(
+            f"{self._name}-istio-base",
+            "istio-base",
+            charts.base,
+            system,
+            {"defaultRevision": "default"},
+            self,
+            self._crds,
+        )
+        mesh_config: dict[str, object] = {"enablePrometheusMerge": True}
+        if self._args.access_logs:
+            mesh_config.update(accessLogFile="/dev/stdout", accessLogEncoding="JSON")
+        istiod = release(
+            f"{self._name}-istiod",
+            "istiod",
+            charts.istiod,
+            system,
+            {"meshConfig": mesh_config, "pilot": {"autoscaleMin": 2}},
+            self,
+            depends_on=[base, *gateway_crds],  # istiod serves Gateway API Gateways when the CRDs exist
+        )
+        ingress = release(
+            f"{self._name}-istio-ingress",
+            "istio-ingress",
+            charts.gateway,
+            self._namespace("istio-ingress", ISTIO_INGRESS_NAMESPACE),
+            {"service": {"type": charts.ingress_service_type}},
+            self,
+            depends_on=[istiod],  # its pods are injected by istiod's webhook
+        )
+        self.releases.update({"istio-base": base, "istiod": istiod, "istio-ingress": ingress})
+
+    def _cluster_issuer(self, issuer: ClusterIssuerArgs) -> CustomResource:
+        spec: dict[str, object]
+        if issuer.kind == "acme":
+            spec = {
+                "acme": {
+                    "email": issuer.email,
+                    "server": issuer.server,
+                    "privateKeySecretRef": {"name": f"{issuer.name}-acme-account"},
+                    "solvers": [
+                        {
+                            "http01": {
+                                "gatewayHTTPRoute": {
+                                    "parentRefs": [
+                                        {
+                                            "name": issuer.gateway_name,
+                                            "namespace": issuer.gateway_namespace,
+                                            "kind": "Gateway",
+                                        }
+                                    ]
+                                }
+                            }
+                        }
+                    ],
+                }
+            }
+        else:
+            spec = {"selfSigned": {}}
+        labels = ownership_labels(self._args.part_of)
+        return CustomResource(
+            f"{self._name}-cluster-issuer",
+            api_version=CERT_MANAGER_API,
+            kind="ClusterIssuer",
+            metadata=object_meta(issuer.name, None, labels),
+            spec=spec,
+            opts=self._crds.options(CERT_MANAGER_API, parent=self),
+        )
