@@ -12,6 +12,7 @@ from pydantic import Field, StringConstraints, field_validator
 from boutique.catalog import DIGEST, DNS_LABEL, Catalog, EnvName, OverrideTag
 from boutique.errors import SettingsError
 from boutique.model import StrictModel
+from boutique.topology import CLUSTER_ISSUER_NAME
 from components.kube import STABLE_TRACK
 
 if TYPE_CHECKING:
@@ -94,7 +95,24 @@ def check_mesh(file_name: str, settings: Settings, catalog: Catalog) -> None:
     if settings.frontend_exposure == "gateway":
         if not settings.gateway_host:
             raise refuse("gatewayHost", "frontendExposure is gateway, so the host name to serve is required")
-        if not settings.gateway_issuer:
-            raise refuse("gatewayIssuer", "frontendExposure is gateway: name the cert-manager issuer for its TLS")
+        if not settings.gateway_issuer and settings.cluster_issuer == "none":
+            raise refuse(
+                "gatewayIssuer",
+                "frontendExposure is gateway: name the cert-manager issuer for its TLS, or set "
+                "boutique:clusterIssuer so the platform's issuer signs it",
+            )
+        if not settings.gateway_issuer and settings.gateway_issuer_kind != "ClusterIssuer":
+            raise refuse("gatewayIssuerKind", "an Issuer needs its name in boutique:gatewayIssuer")
         if not settings.mesh and not settings.gateway_class:
             raise refuse("gatewayClass", "the mesh is off, so name the GatewayClass that serves the Gateway")
+    # The platform's issuer by name: it exists only when the platform creates it.
+    if (
+        settings.gateway_issuer == CLUSTER_ISSUER_NAME
+        and settings.gateway_issuer_kind == "ClusterIssuer"
+        and settings.cluster_issuer == "none"
+    ):
+        raise refuse(
+            "gatewayIssuer",
+            f"{CLUSTER_ISSUER_NAME} is the platform's ClusterIssuer, which boutique:clusterIssuer none does not "
+            "create; set boutique:clusterIssuer, or name an issuer the cluster has",
+        )

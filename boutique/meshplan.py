@@ -11,10 +11,10 @@ from boutique import workloads
 from boutique.catalog import Catalog
 from boutique.meshconfig import Canary as CanaryConfig
 from boutique.settings import Settings
-from boutique.topology import ISTIO_NAMESPACE
+from boutique.topology import CLUSTER_ISSUER_NAME, ISTIO_NAMESPACE
 from components.canary import CanaryRouting, traffic_rules
 from components.gateway import HttpsGatewayArgs
-from components.kube import STABLE_TRACK, pod_security_labels
+from components.kube import STABLE_TRACK, ownership_labels, pod_security_labels
 from components.mesh import REWRITE_PROBES_ANNOTATION, Canary, MeshServiceArgs
 from components.microservice import Track, track_service_name
 
@@ -68,12 +68,7 @@ def canary_track(
 
 def mesh_labels(catalog: Catalog, name: str) -> dict[str, str]:
     """Labels of a workload's mesh objects: they cover every version, so no `version` label."""
-    return {
-        "app": name,
-        "app.kubernetes.io/name": name,
-        "app.kubernetes.io/part-of": catalog.part_of,
-        "app.kubernetes.io/managed-by": "pulumi",
-    }
+    return {"app": name, "app.kubernetes.io/name": name, **ownership_labels(catalog.part_of)}
 
 
 def mesh_service_args(catalog: Catalog, settings: Settings, name: str, namespace: pulumi.Input[str]) -> MeshServiceArgs:
@@ -102,11 +97,20 @@ def gateway_class(settings: Settings) -> str:
     return settings.gateway_class or ISTIO_GATEWAY_CLASS
 
 
+def gateway_issuer(settings: Settings) -> tuple[str, str]:
+    """The cert-manager issuer (name, kind) of the Gateway's certificate: the one the stack names,
+    else the platform's own ClusterIssuer (boutique:clusterIssuer; settings check it is there)."""
+    if settings.gateway_issuer:
+        return settings.gateway_issuer, settings.gateway_issuer_kind
+    return CLUSTER_ISSUER_NAME, "ClusterIssuer"
+
+
 def gateway_args(catalog: Catalog, settings: Settings, name: str, namespace: pulumi.Input[str]) -> HttpsGatewayArgs:
     """The Gateway in front of service `name`, with the same canary split as the mesh."""
     service = catalog.services[name]
     assert service.ports is not None, f"{name} serves no port"
     canary = settings.canaries.get(name)
+    issuer_name, issuer_kind = gateway_issuer(settings)
     if canary is None:
         rules = traffic_rules(name, None, None)
     else:
@@ -116,11 +120,11 @@ def gateway_args(catalog: Catalog, settings: Settings, name: str, namespace: pul
     return HttpsGatewayArgs(
         namespace=settings.gateway_namespace,
         namespace_labels=pod_security_labels(version=settings.pod_security_version),
-        labels={"app.kubernetes.io/part-of": catalog.part_of, "app.kubernetes.io/managed-by": "pulumi"},
+        labels=ownership_labels(catalog.part_of),
         gateway_class=gateway_class(settings),
         host=settings.gateway_host,
-        issuer_name=settings.gateway_issuer,
-        issuer_kind=settings.gateway_issuer_kind,
+        issuer_name=issuer_name,
+        issuer_kind=issuer_kind,
         route_namespace=namespace,
         route_name=name,
         backend_port=service.ports.service_port,

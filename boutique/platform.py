@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import pulumi
 
-from boutique import topology, versions
+from boutique import security, topology, versions
 from boutique.catalog import Catalog
 from boutique.settings import Settings
 from components.alert_rules import AlertThresholds, WatchedWorkload
 from components.alertmanager_config import Receiver
 from components.crds import CrdOwners
+from components.kube import STABLE_TRACK
 from components.log_pipeline import ElasticsearchSize, FluentdImage, LogPipeline, LogPipelineArgs
+from components.microservice import workload_name
 from components.monitoring import Monitoring, MonitoringArgs, PrometheusSize
 from components.platform import ClusterIssuerArgs, IstioCharts, PlatformArgs, PlatformOperators
-from components.redis_store import RedisExporter
 
 # What `istio_requests_total` can tell apart: the protocols whose failures the sidecar sees.
 REQUEST_PROTOCOLS = ("grpc", "http")
@@ -63,26 +64,23 @@ def _cluster_issuer(settings: Settings) -> ClusterIssuerArgs | None:
     )
 
 
-def redis_exporter(settings: Settings, crds: CrdOwners) -> RedisExporter | None:
-    """The Redis exporter sidecar, when the stack is monitored."""
-    if not settings.monitoring:
-        return None
-    return RedisExporter(image=versions.REDIS_EXPORTER_IMAGE, port=topology.REDIS_EXPORTER_PORT, crds=crds)
-
-
 def watched_workloads(catalog: Catalog, settings: Settings, services: list[str]) -> list[WatchedWorkload]:
-    """Every workload the stack runs, with what its alerts depend on."""
+    """Every workload the stack runs, with what its alerts depend on: each Deployment (a canary
+    is watched on its own, so a bad canary alerts even at a small share of the traffic)."""
     watched = []
     for name in services:
         ports = catalog.services[name].ports
-        watched.append(
-            WatchedWorkload(
-                name=name,
-                kind="Deployment",
-                protocol=ports.protocol if ports else None,
-                autoscaled=settings.autoscaling and ports is not None,  # only serving services get an HPA
+        canary = settings.canaries.get(name)
+        for version in [STABLE_TRACK, *([canary.version] if canary else [])]:
+            watched.append(
+                WatchedWorkload(
+                    name=workload_name(name, version),
+                    kind="Deployment",
+                    protocol=ports.protocol if ports else None,
+                    autoscaled=settings.autoscaling and ports is not None,  # only serving services get an HPA
+                    app=name,
+                )
             )
-        )
     for name, store in catalog.stores.items():
         watched.append(WatchedWorkload(name=name, kind="StatefulSet", redis=store.engine == "redis"))
     return watched
@@ -118,12 +116,16 @@ def monitoring(
                 Receiver(
                     name=name,
                     severities=receiver.severities,
-                    webhook_url=pulumi.Output.secret(receiver.webhook_url.get_secret_value()),
+                    # secretsMode external: no URL here, the secrets manager has it.
+                    webhook_url=pulumi.Output.secret(receiver.webhook_url.get_secret_value())
+                    if receiver.webhook_url
+                    else None,
                     send_resolved=receiver.send_resolved,
                 )
                 for name, receiver in sorted(settings.alert_receivers.items())
             ],
             dashboard_title=f"{catalog.part_of}: golden signals",
+            secret_store=security.secret_store(settings),
         ),
         crds,
     )

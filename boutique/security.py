@@ -8,14 +8,14 @@ by hand. `build_stack` passes the result to `components.secure_policy_bundle`.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pulumi
 from pydantic import BaseModel
 
 from boutique import workloads
-from boutique.catalog import Catalog, Image
+from boutique.catalog import Catalog, Image, Resources
 from boutique.errors import SettingsError
 from boutique.model import cpu_cores, memory_bytes
 from boutique.security_config import (
@@ -36,14 +36,13 @@ from boutique.topology import (
     ISTIO_PROXY_REQUESTS,
     ISTIOD_POD_LABELS,
     ISTIOD_XDS_PORT,
-    REDIS_EXPORTER_PORT,
     gateway_service_account,
     mesh_principal,
 )
 from components import redis_store
 from components.access_control import READ, WRITE, AccessPlan, Grant, Subjects
 from components.external_secrets import ExternalSecretSpec, SecretStoreSpec, template_ref
-from components.kube import MANAGED_BY, pod_security_labels, selector_labels
+from components.kube import ownership_labels, pod_security_labels, selector_labels
 from components.mesh import INJECTION_LABEL
 from components.mesh_security import Allow, WorkloadAccess
 from components.network_policies import ANYWHERE, NetworkPlan, Peer, Port, Rule, SharedEgress, Workload
@@ -74,11 +73,7 @@ def bundle_args(
     return SecurePolicyBundleArgs(
         namespace=namespace,
         namespace_name=settings.namespace,
-        labels={
-            "app.kubernetes.io/part-of": catalog.part_of,
-            "app.kubernetes.io/component": "security",
-            "app.kubernetes.io/managed-by": MANAGED_BY,
-        },
+        labels={**ownership_labels(catalog.part_of), "app.kubernetes.io/component": "security"},
         network=network_plan(catalog, settings, running),
         access=access_plan(catalog, settings),
         allowed_registries=allowed_registries(catalog, settings, enabled),
@@ -96,6 +91,7 @@ def bundle_args(
 def network_plan(catalog: Catalog, settings: Settings, running: list[str]) -> NetworkPlan:
     """Each workload: ingress from its callers on its port, egress to its callees on theirs."""
     monitoring = Peer(namespace=settings.monitoring_namespace)
+    exporter = workloads.store_exporter(settings)
     plan = []
     for name in sorted(running):
         port = catalog.container_port_of(name)
@@ -113,10 +109,11 @@ def network_plan(catalog: Catalog, settings: Settings, running: list[str]) -> Ne
                 # (or a node's, after SNAT): no selector can name them, so the port is open to any
                 # source. Only this port; the rest of the pod stays closed.
                 ingress.append(Rule(ANYWHERE, [Port(port)], "the load balancer's clients"))
-        if settings.mesh:
+        # Scrapers reach the metrics ports only when the stack is monitored.
+        if settings.monitoring and settings.mesh:
             ingress.append(Rule([monitoring], [Port(p) for p in ISTIO_METRICS_PORTS], "sidecar metrics"))
-        if name in catalog.stores:
-            ingress.append(Rule([monitoring], [Port(REDIS_EXPORTER_PORT)], "exporter metrics"))
+        if exporter is not None and name in catalog.stores:
+            ingress.append(Rule([monitoring], [Port(exporter.port)], "exporter metrics"))
         egress = [
             Rule([Peer(selector_labels(callee))], [Port(catalog.container_port_of(callee) or 0)], "callee")
             for callee in (catalog.callees_of(name) if name in catalog.services else [])
@@ -194,26 +191,35 @@ def access_plan(catalog: Catalog, settings: Settings) -> AccessPlan:
 def secrets_plan(catalog: Catalog, settings: Settings) -> tuple[SecretStoreSpec | None, list[ExternalSecretSpec]]:
     """External mode: a store for the provider and an ExternalSecret per secret the catalog implies
     (each store's password). Generated mode: nothing here; the stores generate their passwords."""
-    if settings.secrets_mode != "external":
+    spec = secret_store(settings)
+    if spec is None:
         return None, []
-    store = parse(SECRET_STORES[settings.secrets_provider], settings.secret_store, "secretStore")
-    spec = SecretStoreSpec(
-        provider=settings.secrets_provider,
-        settings={k: v for k, v in store.model_dump().items() if v is not None},
-        refresh_interval=settings.secret_refresh_interval,
-    )
     secrets = []
     for name in sorted(catalog.stores):
         secret = redis_store.auth_secret_name(name)
         secrets.append(
             ExternalSecretSpec(
                 name=secret,
-                remote_key=f"{settings.secret_key_prefix}{secret}",
+                remote_key=spec.remote_key(secret),
                 properties=[redis_store.PASSWORD_KEY],
                 template=redis_store.secret_data(template_ref(redis_store.PASSWORD_KEY)),
             )
         )
     return spec, secrets
+
+
+def secret_store(settings: Settings) -> SecretStoreSpec | None:
+    """Where every secret of the stack comes from in external mode (the shop's, the monitoring
+    namespace's); None in generated mode."""
+    if settings.secrets_mode != "external":
+        return None
+    store = parse(SECRET_STORES[settings.secrets_provider], settings.secret_store, "secretStore")
+    return SecretStoreSpec(
+        provider=settings.secrets_provider,
+        settings={k: v for k, v in store.model_dump().items() if v is not None},
+        refresh_interval=settings.secret_refresh_interval,
+        key_prefix=settings.secret_key_prefix,
+    )
 
 
 # --- images ---
@@ -249,9 +255,12 @@ def stack_images(catalog: Catalog, settings: Settings, enabled: list[str]) -> di
         wait_for = catalog.services[name].wait_for
         if wait_for is not None:
             images[f"services.{name}.waitFor"] = wait_for.image.ref
+    exporter = workloads.store_exporter(settings)
     for name, store in catalog.stores.items():
         for i, image in enumerate(_images_in(store)):
             images[f"stores.{name}" + (f"[{i}]" if i else "")] = image.ref
+        if exporter is not None:
+            images[f"stores.{name}.exporter"] = exporter.image  # the monitoring sidecar (boutique:monitoring)
     return images
 
 
@@ -268,35 +277,49 @@ def allowed_registries(catalog: Catalog, settings: Settings, enabled: list[str])
 # --- resource limits ---
 
 
-def _pods_at_most(catalog: Catalog, settings: Settings, name: str) -> int:
-    """Pods of a service at full scale, plus the one a rolling update adds (maxSurge 1)."""
-    replicas = settings.replicas_of(name)
-    if settings.autoscaling and catalog.services[name].ports is not None:
+def _pods_at_most(settings: Settings, replicas: int, autoscaled: bool) -> int:
+    """Pods of a Deployment at full scale, plus the one a rolling update adds (maxSurge 1)."""
+    if settings.autoscaling and autoscaled:
         replicas = max(replicas, settings.autoscaling_max_replicas)
     return replicas + 1
 
 
-def _per_pod(catalog: Catalog, settings: Settings, enabled: list[str]) -> list[tuple[int, Any]]:
-    """(pods at most, resources of one pod's main container) for every workload."""
-    pods = [(_pods_at_most(catalog, settings, n), catalog.services[n].resources) for n in enabled]
-    return pods + [(1, store.resources) for store in catalog.stores.values()]
+def _resources(amounts: Mapping[str, Mapping[str, str]]) -> Resources:
+    return Resources.model_validate(amounts)
+
+
+def _per_pod(catalog: Catalog, settings: Settings, enabled: list[str]) -> list[tuple[int, list[Resources]]]:
+    """(pods at most, the resources of each container in one pod) for every workload the stack
+    runs: each service's stable Deployment and its canary, each store with its exporter, and the
+    mesh's proxy in every pod."""
+    proxy = [_resources({"requests": ISTIO_PROXY_REQUESTS, "limits": ISTIO_PROXY_LIMITS})] if settings.mesh else []
+    pods = []
+    for name in enabled:
+        service = catalog.services[name]
+        serving = service.ports is not None  # only serving services get an autoscaler
+        pods.append((_pods_at_most(settings, settings.replicas_of(name), serving), [service.resources, *proxy]))
+        canary = settings.canaries.get(name)
+        if canary is not None:
+            pods.append((_pods_at_most(settings, canary.replicas, serving), [service.resources, *proxy]))
+    exporter = workloads.store_exporter(settings)
+    sidecars = [_resources({"requests": exporter.requests, "limits": exporter.limits})] if exporter else []
+    return pods + [(1, [store.resources, *sidecars, *proxy]) for store in catalog.stores.values()]
 
 
 def quota(catalog: Catalog, settings: Settings, enabled: list[str]) -> dict[str, str]:
-    """What the workloads can ask for at full scale (with the mesh's proxy in every pod), plus
-    `quotaHeadroomPercent` for what the catalog does not list (init containers, canaries,
-    exporters). Only a LoadBalancer exposure may create a load balancer; PVCs only with persistence."""
+    """What the workloads can ask for at full scale (canaries, exporters and the mesh's proxy
+    included), plus `quotaHeadroomPercent` for what none of them declares (init containers,
+    a second rolling update). Only a LoadBalancer exposure may create a load balancer; PVCs only
+    with persistence."""
     room = 1 + settings.quota_headroom_percent / 100
     totals = {"requests.cpu": 0.0, "requests.memory": 0.0, "limits.cpu": 0.0, "limits.memory": 0.0}
     pods = 0
-    for count, resources in _per_pod(catalog, settings, enabled):
+    for count, containers in _per_pod(catalog, settings, enabled):
         pods += count
-        for kind, amounts in (("requests", resources.requests), ("limits", resources.limits)):
-            proxy = ISTIO_PROXY_REQUESTS if kind == "requests" else ISTIO_PROXY_LIMITS
-            cpu = cpu_cores(amounts.cpu) + (cpu_cores(proxy["cpu"]) if settings.mesh else 0)
-            memory = memory_bytes(amounts.memory) + (memory_bytes(proxy["memory"]) if settings.mesh else 0)
-            totals[f"{kind}.cpu"] += count * cpu
-            totals[f"{kind}.memory"] += count * memory
+        for resources in containers:
+            for kind, amounts in (("requests", resources.requests), ("limits", resources.limits)):
+                totals[f"{kind}.cpu"] += count * cpu_cores(amounts.cpu)
+                totals[f"{kind}.memory"] += count * memory_bytes(amounts.memory)
     hard = {k: _cpu(v * room) if k.endswith("cpu") else _memory(v * room) for k, v in totals.items()}
     hard["pods"] = str(math.ceil(pods * room))
     hard["services.loadbalancers"] = "1" if settings.frontend_exposure == "LoadBalancer" else "0"
@@ -311,14 +334,13 @@ def container_limits(catalog: Catalog, settings: Settings, enabled: list[str]) -
     defaults (for a container declaring none) from `containerDefaults`."""
     room = 1 + settings.quota_headroom_percent / 100
     defaults = ContainerDefaults.model_validate(settings.container_defaults)
-    limits = [r.limits for _, r in _per_pod(catalog, settings, enabled)]
-    cpus = [cpu_cores(a.cpu) for a in limits] + [cpu_cores(defaults.limits.cpu)]
-    memories = [memory_bytes(a.memory) for a in limits] + [memory_bytes(defaults.limits.memory)]
-    if settings.mesh:
-        cpus.append(cpu_cores(ISTIO_PROXY_LIMITS["cpu"]))
-        memories.append(memory_bytes(ISTIO_PROXY_LIMITS["memory"]))
+    limits = [r.limits for _, containers in _per_pod(catalog, settings, enabled) for r in containers]
+    limits.append(defaults.limits)
     return ContainerLimits(
-        max={"cpu": _cpu(max(cpus) * room), "memory": _memory(max(memories) * room)},
+        max={
+            "cpu": _cpu(max(cpu_cores(a.cpu) for a in limits) * room),
+            "memory": _memory(max(memory_bytes(a.memory) for a in limits) * room),
+        },
         default_requests=defaults.requests.model_dump(),
         default_limits=defaults.limits.model_dump(),
     )

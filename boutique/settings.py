@@ -58,10 +58,15 @@ OPTIONAL_QUANTITY = r"^$|^[0-9]+(\.[0-9]+)?(k|Ki|Mi|Gi|Ti|M|G|T)?$"
 
 
 class AlertReceiver(StrictModel):
-    """Where Alertmanager sends alerts of the given severities; the webhook URL is a secret."""
+    """Where Alertmanager sends alerts of the given severities; the webhook URL is a secret.
+
+    secretsMode generated: the URL is a secret config value
+    (`pulumi config set --secret --path boutique:alertReceivers.<name>.webhookUrl`). secretsMode
+    external: it lives in the secrets manager (see `_check_receivers`), never in the stack config.
+    """
 
     severities: list[Literal["critical", "warning"]] = ["critical", "warning"]
-    webhook_url: SecretStr  # `pulumi config set --secret --path boutique:alertReceivers.<name>.webhookUrl`
+    webhook_url: SecretStr | None = None
     send_resolved: bool = True
 
 
@@ -155,7 +160,6 @@ class Settings(StrictModel):
     elasticsearch_memory: Quantity = "2Gi"
     log_retention_days: Annotated[int, Field(ge=1, le=3650)] = 7
 
-
     @field_validator("frontend_exposure", mode="before")
     @classmethod
     def _no_nodeport(cls, value: Any) -> Any:
@@ -238,6 +242,7 @@ def operators_needed(settings: Settings) -> dict[str, list[str]]:
         "mesh": (settings.mesh, ["istio"]),
         "frontendExposure": (settings.frontend_exposure == "gateway", ["gateway-api"]),
         "clusterIssuer": (settings.cluster_issuer != "none", ["cert-manager"]),
+        "secretsMode": (settings.secrets_mode == "external", ["external-secrets"]),
     }
     return {key: operators for key, (on, operators) in needs.items() if on}
 
@@ -262,11 +267,31 @@ def _check_operators(file_name: str, settings: Settings) -> None:
                     f"{PROJECT}:operators (installed by this program) or {PROJECT}:clusterOperators "
                     "(the cluster has it)"
                 )
+    _check_receivers(file_name, settings)
     if settings.cluster_issuer == "acme" and "@" not in settings.acme_email:
         raise SettingsError(
             f"{file_name}: {PROJECT}:acmeEmail: the ACME ClusterIssuer needs a contact email "
             f"({PROJECT}:clusterIssuer is acme)"
         )
+
+
+def _check_receivers(file_name: str, settings: Settings) -> None:
+    """Each webhook URL comes from exactly one place: the stack's secret config (generated) or the
+    secrets manager (external), so no URL lingers in a config that is not used."""
+    from components.monitoring import ALERTMANAGER_CONFIG_SECRET  # the Secret the URLs go into
+
+    for name, receiver in settings.alert_receivers.items():
+        key = f"{PROJECT}:{config_key('alert_receivers')}.{name}.webhookUrl"
+        if settings.secrets_mode == "generated" and receiver.webhook_url is None:
+            raise SettingsError(
+                f"{file_name}: {key}: Field required (secretsMode generated: set it with "
+                f"`pulumi config set --secret --path {key} <url>`)"
+            )
+        if settings.secrets_mode == "external" and receiver.webhook_url is not None:
+            raise SettingsError(
+                f"{file_name}: {key}: secretsMode is external, so the URL lives in the secrets manager "
+                f"({settings.secret_key_prefix}{ALERTMANAGER_CONFIG_SECRET}, property {name}); remove it here"
+            )
 
 
 # --- end platform operators, monitoring, logging ---

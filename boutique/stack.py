@@ -11,7 +11,7 @@ from boutique.settings import Settings
 from boutique.topology import FRONTEND, GATEWAY_NAME
 from components.crds import CrdOwners
 from components.gateway import HttpsGateway
-from components.kube import object_meta, ownership_labels
+from components.kube import create_namespace, name_of, ownership_labels
 from components.mesh import MeshService
 from components.microservice import MicroService, MicroServiceArgs
 from components.redis_store import RedisStore, RedisStoreArgs, auth_secret_name
@@ -29,8 +29,7 @@ def build_stack(catalog: Catalog, settings: Settings) -> dict[str, pulumi.Input[
     crds = CrdOwners()  # custom resources wait for the Release that brings their CRD
     outputs: dict[str, pulumi.Input[object]] = {}
 
-    namespace = _namespace(catalog, settings)
-    ns_name = namespace.metadata.apply(lambda m: m.name)
+    ns_name = name_of(_namespace(catalog, settings))
 
     # --- platform operators: each registers the API groups of its CRDs in `crds` ---
     # First, so every custom resource created after them finds its operator in `crds`.
@@ -68,12 +67,8 @@ def build_stack(catalog: Catalog, settings: Settings) -> dict[str, pulumi.Input[
 
 
 def _namespace(catalog: Catalog, settings: Settings) -> core.Namespace:
-    return core.Namespace(
-        "namespace",
-        metadata=object_meta(
-            settings.namespace, None, {**ownership_labels(catalog.part_of), **security.namespace_labels(settings)}
-        ),
-    )
+    labels = {**ownership_labels(catalog.part_of), **security.namespace_labels(settings)}
+    return create_namespace("namespace", settings.namespace, labels)
 
 
 def _stores(
@@ -102,8 +97,9 @@ def _stores(
                 checkov_skips=workloads.checkov_skips(catalog, settings, name, store.checkov_skips),
                 pod_annotations=meshplan.pod_annotations(settings, has_probes=True),
                 password_source=secrets.get(auth_secret_name(name)),
-                exporter=platform.redis_exporter(settings, crds),
+                exporter=workloads.store_exporter(settings),
             ),
+            crds,
         )
     return stores
 

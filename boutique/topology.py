@@ -18,10 +18,6 @@ def gateway_service_account(gateway_class: str = "istio") -> str:
     return f"{GATEWAY_NAME}-{gateway_class}"
 
 
-# Namespace of the Istio control plane (istiod): every sidecar must reach it.
-ISTIO_NAMESPACE = "istio-system"
-
-
 # Metrics endpoints the monitoring namespace scrapes: the Istio sidecar's merged metrics (15020)
 # and Envoy's own (15090); the Redis exporter sidecar.
 ISTIO_METRICS_PORTS = (15020, 15090)
@@ -31,7 +27,7 @@ REDIS_EXPORTER_PORT = 9121
 # (issue 5) must agree with these: the admission rules allow the proxy's registry, the quota and
 # LimitRange leave room for the proxy's resources (Istio's defaults: global.proxy.resources).
 MESH_TRUST_DOMAIN = "cluster.local"
-ISTIO_NAMESPACE = "istio-system"
+ISTIO_NAMESPACE = "istio-system"  # the control plane (istiod): every sidecar must reach it
 ISTIOD_POD_LABELS = {"app": "istiod"}
 ISTIOD_XDS_PORT = 15012  # the sidecars' xDS and certificate stream to istiod (mTLS)
 ISTIO_IMAGE_REGISTRY = "docker.io/istio"

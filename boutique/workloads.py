@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from pulumi_kubernetes.core import v1 as core
 
-from boutique.catalog import Catalog, Probe, Service
+from boutique import topology, versions
+from boutique.catalog import Catalog, Probe, Resources, Service
 from boutique.settings import Settings
 from components.microservice import Autoscaling, InitContainer, ServicePort
+from components.redis_store import RedisExporter
+
+# The Redis exporter answers one scrape every 30s: it needs little.
+REDIS_EXPORTER_RESOURCES = Resources.model_validate(
+    {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"cpu": "50m", "memory": "64Mi"}}
+)
 
 
 def image_ref(catalog: Catalog, settings: Settings, name: str) -> str:
@@ -114,4 +121,20 @@ def autoscaling_for(settings: Settings, replicas: int) -> Autoscaling | None:
         max_replicas=settings.autoscaling_max_replicas,
         cpu_percent=settings.autoscaling_cpu_percent,
         memory_percent=settings.autoscaling_memory_percent,
+    )
+
+
+def store_exporter(settings: Settings) -> RedisExporter | None:
+    """The metrics exporter beside every store when the stack is monitored (Redis has no /metrics).
+
+    The one description of that sidecar: the stores run it, and the security plans count its image
+    (admission), its resources (quota) and its port (network policies) from here.
+    """
+    if not settings.monitoring:
+        return None
+    return RedisExporter(
+        image=versions.REDIS_EXPORTER_IMAGE,
+        port=topology.REDIS_EXPORTER_PORT,
+        requests=REDIS_EXPORTER_RESOURCES.requests.model_dump(),
+        limits=REDIS_EXPORTER_RESOURCES.limits.model_dump(),
     )

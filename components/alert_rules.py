@@ -17,12 +17,17 @@ WINDOW = "5m"
 
 @dataclass(frozen=True)
 class WatchedWorkload:
-    name: str
+    name: str  # the Deployment or StatefulSet (a canary is a Deployment of its own)
     kind: str  # Deployment | StatefulSet
     protocol: str | None = None  # grpc | http | tcp: how its requests succeed or fail; None: serves nothing
-    autoscaled: bool = False
+    autoscaled: bool = False  # an HPA named like the workload
     redis: bool = False  # a Redis with the exporter sidecar
     redis_container: str = "redis"
+    app: str = ""  # the service it runs (its pods' `app` label); empty: `name`
+
+    @property
+    def service(self) -> str:
+        return self.app or self.name
 
 
 @dataclass(frozen=True)
@@ -35,12 +40,12 @@ class AlertThresholds:
 def pod_pattern(workload: WatchedWorkload) -> str:
     """A regex for the workload's pod names (PromQL regexes are anchored).
 
-    Deployment pods are `<name>-<template hash>-<5 chars>`; a canary Deployment `<name>-v2` is
-    included. StatefulSet pods are `<name>-<ordinal>`.
+    Deployment pods are `<name>-<template hash>-<5 chars>`, so a canary Deployment `<name>-v2`
+    (watched on its own) is not matched by `<name>`'s pattern. StatefulSet pods are `<name>-<ordinal>`.
     """
     if workload.kind == "StatefulSet":
         return f"{workload.name}-[0-9]+"
-    return f"{workload.name}(-v[0-9]+)?-[a-z0-9]+-[a-z0-9]{{5}}"
+    return f"{workload.name}-[a-z0-9]+-[a-z0-9]{{5}}"
 
 
 def _selector(**matchers: str) -> str:
@@ -121,10 +126,12 @@ def _pods(namespace: str, workload: WatchedWorkload) -> dict[str, str]:
 
 def _requests(namespace: str, workload: str, **extra: str) -> str:
     # `reporter="destination"`: measured by the callee's sidecar, so every caller counts once.
+    # `destination_workload` (the Deployment that served it) rather than the Service the caller
+    # named: a canary's requests count for the canary, whichever Service (`<svc>`, `<svc>-v2`) led there.
     labels = {
         "reporter": "destination",
-        "destination_service_namespace": namespace,
-        "destination_service_name": workload,
+        "destination_workload_namespace": namespace,
+        "destination_workload": workload,
         **extra,
     }
     return _selector(**labels)

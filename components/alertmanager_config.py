@@ -6,7 +6,7 @@ Alertmanager reads (`configSecret`), never in Helm values. `amtool check-config`
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -19,7 +19,7 @@ NULL_RECEIVER = "null"  # swallows what no receiver asked for (and the always-fi
 class Receiver:
     name: str
     severities: Sequence[str]
-    webhook_url: pulumi.Input[str]  # a secret
+    webhook_url: pulumi.Input[str] | None = None  # a secret; None when a template engine fills it in
     send_resolved: bool = True
 
 
@@ -70,3 +70,14 @@ def config_file(receivers: Sequence[Receiver]) -> pulumi.Output[str]:
     )
     text = urls.apply(lambda u: yaml.safe_dump(config(receivers, u), sort_keys=False))
     return pulumi.Output.secret(text)
+
+
+def config_template(receivers: Sequence[Receiver], url_reference: Callable[[str], str]) -> str:
+    """`alertmanager.yaml` with each receiver's URL left as `url_reference(receiver name)`, for a
+    template engine to fill in (External Secrets). The reference stands where the YAML value goes,
+    unquoted: it must produce a quoted scalar itself (e.g. a JSON string)."""
+    markers = {r.name: f"webhook-url-{i}-of-receiver" for i, r in enumerate(receivers)}
+    text = yaml.safe_dump(config(receivers, markers), sort_keys=False)
+    for name, marker in markers.items():
+        text = text.replace(marker, url_reference(name))
+    return text

@@ -11,6 +11,10 @@ from collections import defaultdict
 
 import pulumi
 
+# API versions of custom resources more than one component creates.
+MONITORING_API = "monitoring.coreos.com/v1"  # prometheus-operator: ServiceMonitor, PodMonitor, PrometheusRule
+CERT_MANAGER_API = "cert-manager.io/v1"  # Certificate, ClusterIssuer
+
 
 class CrdOwners:
     def __init__(self) -> None:

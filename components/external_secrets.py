@@ -21,9 +21,14 @@ API_VERSION = "external-secrets.io/v1"
 PROVIDERS = ("aws", "vault", "gcp", "azure")
 
 
-def template_ref(prop: str) -> str:
-    """How an ExternalSecret template names a value it read (template engine v2)."""
-    return "{{ ." + prop + " }}"
+def template_ref(prop: str, quoted: bool = False) -> str:
+    """How an ExternalSecret template (engine v2) names a value it read.
+
+    A name that is no Go identifier (`on-call`) is looked up with `index`. `quoted`: the value as a
+    JSON string (sprig's toJson), which YAML and JSON read back whatever characters it holds.
+    """
+    ref = f".{prop}" if prop.isidentifier() else f'index . "{prop}"'
+    return "{{ " + ref + (" | toJson" if quoted else "") + " }}"
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,10 @@ class SecretStoreSpec:
     provider: str  # one of PROVIDERS
     settings: Mapping[str, str]  # the provider's settings, snake_case (see _provider)
     refresh_interval: str = "1h"
+    key_prefix: str = ""  # the secrets manager names the secret for Kubernetes Secret `s` `<key_prefix>s`
+
+    def remote_key(self, secret_name: str) -> str:
+        return f"{self.key_prefix}{secret_name}"
 
 
 def _provider(provider: str, settings: Mapping[str, str], account: str) -> tuple[dict[str, Any], dict[str, str]]:

@@ -14,14 +14,12 @@ from typing import Any
 
 import pulumi
 from pulumi_kubernetes.apiextensions import CustomResource
-from pulumi_kubernetes.core import v1 as core
 
 from components.canary import TrafficRule
-from components.crds import CrdOwners
-from components.kube import object_meta
+from components.crds import CERT_MANAGER_API, CrdOwners
+from components.kube import create_namespace, name_of, object_meta
 
 GATEWAY_API = "gateway.networking.k8s.io/v1"
-CERT_MANAGER = "cert-manager.io/v1"
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # set by Kubernetes on every namespace
 HTTPS_REDIRECT = {"scheme": "https", "statusCode": 301}  # plain HTTP only ever redirects
 
@@ -48,17 +46,15 @@ class HttpsGateway(pulumi.ComponentResource):
         self, name: str, args: HttpsGatewayArgs, crds: CrdOwners, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("boutique:index:HttpsGateway", name, None, opts)
-        self.namespace = core.Namespace(
-            f"{name}-namespace",
-            metadata=object_meta(args.namespace, None, {**args.labels, **args.namespace_labels}),
-            opts=pulumi.ResourceOptions(parent=self),
+        self.namespace = create_namespace(
+            f"{name}-namespace", args.namespace, {**args.labels, **args.namespace_labels}, parent=self
         )
-        namespace = self.namespace.metadata.apply(lambda m: m.name)
+        namespace = name_of(self.namespace)
         secret_name = f"{name}-tls"
 
         self.certificate = CustomResource(
             f"{name}-certificate",
-            api_version=CERT_MANAGER,
+            api_version=CERT_MANAGER_API,
             kind="Certificate",
             metadata=object_meta(secret_name, namespace, args.labels),
             spec={
@@ -67,7 +63,7 @@ class HttpsGateway(pulumi.ComponentResource):
                 "issuerRef": {"name": args.issuer_name, "kind": args.issuer_kind, "group": "cert-manager.io"},
                 "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
             },
-            opts=crds.options(CERT_MANAGER, parent=self),
+            opts=crds.options(CERT_MANAGER_API, parent=self),
         )
 
         self.gateway = CustomResource(

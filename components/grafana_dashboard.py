@@ -13,7 +13,10 @@ from components.alert_rules import GRPC_SERVER_ERRORS, WatchedWorkload, pod_patt
 
 SCHEMA_VERSION = 39
 WINDOW = "$__rate_interval"
-_REQUESTS = 'reporter="destination", destination_service_namespace="$namespace", destination_service_name=~"$service"'
+# Istio's canonical service (the pods' app.kubernetes.io/name): every version of a service, whichever
+# Service name the caller used (the Gateway routes a canary split over per-version Services).
+BY_SERVICE = "destination_canonical_service"
+_REQUESTS = f'reporter="destination", destination_workload_namespace="$namespace", {BY_SERVICE}=~"$service"'
 
 
 def _target(expr: str, legend: str, ref: str) -> dict[str, object]:
@@ -72,7 +75,7 @@ def golden_signals(
     title: str, uid: str, namespace: str, services: Sequence[str], stores: Sequence[WatchedWorkload]
 ) -> dict[str, object]:
     """The dashboard for `services` (Istio request metrics) and Redis `stores` in `namespace`."""
-    by_service = "destination_service_name"
+    by_service = BY_SERVICE
     rate = f"rate(istio_requests_total{{{_REQUESTS}}}[{WINDOW}])"
     failed_http = f'rate(istio_requests_total{{{_REQUESTS}, response_code=~"5.."}}[{WINDOW}])'
     failed_grpc = f'rate(istio_requests_total{{{_REQUESTS}, grpc_response_status=~"{GRPC_SERVER_ERRORS}"}}[{WINDOW}])'
@@ -86,7 +89,7 @@ def golden_signals(
         _panel(
             2,
             "Traffic: requests per second",
-            [_target(f"sum by ({by_service}) ({rate})", "{{destination_service_name}}", "A")],
+            [_target(f"sum by ({by_service}) ({rate})", "{{" + BY_SERVICE + "}}", "A")],
             "reqps",
             0,
             1,
@@ -98,12 +101,12 @@ def golden_signals(
             [
                 _target(
                     f"sum by ({by_service}) ({failed_http}) / sum by ({by_service}) ({rate})",
-                    "{{destination_service_name}} 5xx",
+                    "{{" + BY_SERVICE + "}} 5xx",
                     "A",
                 ),
                 _target(
                     f"sum by ({by_service}) ({failed_grpc}) / sum by ({by_service}) ({rate})",
-                    "{{destination_service_name}} gRPC",
+                    "{{" + BY_SERVICE + "}} gRPC",
                     "B",
                 ),
             ],
@@ -119,12 +122,12 @@ def golden_signals(
             [
                 _target(
                     f"histogram_quantile(0.5, sum by (le, {by_service}) ({buckets}))",
-                    "{{destination_service_name}} p50",
+                    "{{" + BY_SERVICE + "}} p50",
                     "A",
                 ),
                 _target(
                     f"histogram_quantile(0.99, sum by (le, {by_service}) ({buckets}))",
-                    "{{destination_service_name}} p99",
+                    "{{" + BY_SERVICE + "}} p99",
                     "B",
                 ),
             ],

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import pulumi
+import pulumi_random as random
 from pulumi_kubernetes.core import v1 as core
 from pulumi_kubernetes.meta import v1 as meta
 
@@ -125,5 +126,42 @@ def service_account(
         resource_name,
         metadata=object_meta(name, namespace, labels, annotations),
         automount_service_account_token=False,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+
+
+def create_namespace(
+    resource_name: str, name: str, labels: Mapping[str, str], parent: pulumi.Resource | None = None
+) -> core.Namespace:
+    """A Namespace of ours (explicit name, our labels)."""
+    return core.Namespace(
+        resource_name, metadata=object_meta(name, None, labels), opts=pulumi.ResourceOptions(parent=parent)
+    )
+
+
+def name_of(obj: core.Namespace) -> pulumi.Output[str]:
+    """An object's name as an output, so what is created in it waits for it."""
+    return obj.metadata.apply(lambda m: m.name)
+
+
+def generated_password(resource_name: str, parent: pulumi.Resource, special: bool = True) -> random.RandomPassword:
+    """32 random characters; its `result` is a Pulumi secret (never in state or output as plaintext)."""
+    return random.RandomPassword(resource_name, length=32, special=special, opts=pulumi.ResourceOptions(parent=parent))
+
+
+def secret(
+    resource_name: str,
+    name: str,
+    namespace: pulumi.Input[str],
+    labels: Mapping[str, str],
+    string_data: pulumi.Input[Mapping[str, pulumi.Input[str]]],
+    parent: pulumi.Resource,
+) -> core.Secret:
+    """An Opaque Secret; `string_data` holds Pulumi secrets, so render and state keep them hidden."""
+    return core.Secret(
+        resource_name,
+        metadata=object_meta(name, namespace, labels),
+        type="Opaque",
+        string_data=string_data,
         opts=pulumi.ResourceOptions(parent=parent),
     )

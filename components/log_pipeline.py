@@ -15,11 +15,10 @@ from dataclasses import dataclass
 
 import pulumi
 from pulumi_kubernetes.apiextensions import CustomResource
-from pulumi_kubernetes.core import v1 as core
 
 from components.crds import CrdOwners
 from components.helm import ChartRef, release
-from components.kube import memory_bound_resources, object_meta, ownership_labels
+from components.kube import create_namespace, memory_bound_resources, name_of, object_meta, ownership_labels
 
 ELASTICSEARCH_API = "elasticsearch.k8s.elastic.co/v1"
 KIBANA_API = "kibana.k8s.elastic.co/v1"
@@ -203,10 +202,9 @@ class LogPipeline(pulumi.ComponentResource):
         self, name: str, args: LogPipelineArgs, crds: CrdOwners, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("boutique:index:LogPipeline", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
         labels = ownership_labels(args.part_of)
-        namespace = core.Namespace(f"{name}-namespace", metadata=object_meta(args.namespace, None, labels), opts=child)
-        ns_name = namespace.metadata.apply(lambda m: m.name)
+        namespace = create_namespace(f"{name}-namespace", args.namespace, labels, parent=self)
+        ns_name = name_of(namespace)
         size = args.elasticsearch
 
         def with_namespace(api_version: str) -> pulumi.ResourceOptions:

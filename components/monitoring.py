@@ -1,9 +1,11 @@
 """Monitoring: kube-prometheus-stack (when installed here), and what makes it watch an application:
 a PodMonitor for the Istio sidecars, a PrometheusRule per workload, a Grafana dashboard.
 
-Secrets never enter the chart's values: Grafana's admin password is generated into a Secret the
-chart reads (`admin.existingSecret`), and Alertmanager reads its whole configuration, webhook URLs
-included, from a Secret (`configSecret`).
+Secrets never enter the chart's values. Grafana's admin password lives in a Secret the chart reads
+(`admin.existingSecret`); with receivers, Alertmanager reads its whole configuration, webhook URLs
+included, from a Secret (`configSecret`); without, nothing in it is secret and it goes into the
+values. Those Secrets are generated here (Pulumi secrets), or, given a secret store, built by the
+External Secrets Operator from the secrets manager (`components.external_secrets`).
 """
 
 from __future__ import annotations
@@ -20,11 +22,19 @@ from pulumi_kubernetes.helm import v3 as helm
 
 from components import alertmanager_config, grafana_dashboard
 from components.alert_rules import AlertThresholds, WatchedWorkload, workload_rules
-from components.crds import CrdOwners
+from components.crds import MONITORING_API, CrdOwners
+from components.external_secrets import ExternalSecretSpec, SecretStoreSpec, create_external_secrets, template_ref
 from components.helm import ChartRef, release
-from components.kube import memory_bound_resources, object_meta, ownership_labels
+from components.kube import (
+    create_namespace,
+    generated_password,
+    memory_bound_resources,
+    name_of,
+    object_meta,
+    ownership_labels,
+    secret,
+)
 
-MONITORING_API = "monitoring.coreos.com/v1"
 RELEASE_NAME = "kube-prometheus-stack"
 # Service names the chart derives from the release name (its `fullname`, then the grafana subchart's).
 PROMETHEUS_SERVICE = f"{RELEASE_NAME}-prometheus"
@@ -34,6 +44,7 @@ GRAFANA_ADMIN_SECRET = "grafana-admin"  # noqa: S105 - a Secret's name
 GRAFANA_ADMIN_USER = "admin"
 ALERTMANAGER_CONFIG_SECRET = "alertmanager-config"  # noqa: S105 - a Secret's name
 ALERTMANAGER_CONFIG_KEY = "alertmanager.yaml"  # the key Alertmanager reads
+PASSWORD_PROPERTY = "password"  # noqa: S105 - the property of the remote secret holding Grafana's password
 DASHBOARD_LABEL = "grafana_dashboard"  # what the Grafana sidecar looks for
 SIDECAR_MATCH_LABEL = "security.istio.io/tlsMode"  # Istio labels every pod it injected a sidecar into
 
@@ -59,6 +70,20 @@ class MonitoringArgs:
     chart: ChartRef | None = None  # install kube-prometheus-stack here; None: the cluster has it
     receivers: Sequence[alertmanager_config.Receiver] = ()
     dashboard_title: str = "Golden signals"
+    # Where the Secrets come from: None, generated here; else the secrets manager behind this store
+    # (keys `<prefix>grafana-admin` {password}, `<prefix>alertmanager-config` {<receiver>: <url>}).
+    secret_store: SecretStoreSpec | None = None
+
+
+def grafana_admin_data(password: pulumi.Input[str]) -> dict[str, pulumi.Input[str]]:
+    """The Secret's data for `password`: the value itself, or a template naming it elsewhere."""
+    return {"admin-user": GRAFANA_ADMIN_USER, "admin-password": password}
+
+
+def alertmanager_config_template(receivers: Sequence[alertmanager_config.Receiver]) -> str:
+    """`alertmanager.yaml` for External Secrets: each webhook URL a template reference to the
+    remote property named after its receiver."""
+    return alertmanager_config.config_template(receivers, lambda name: template_ref(name, quoted=True))
 
 
 class Monitoring(pulumi.ComponentResource):
@@ -125,29 +150,7 @@ class Monitoring(pulumi.ComponentResource):
         )
 
     def _install(self, args: MonitoringArgs, chart: ChartRef, crds: CrdOwners) -> None:
-        child = pulumi.ResourceOptions(parent=self)
-        namespace = core.Namespace(
-            f"{self._name}-namespace", metadata=object_meta(args.namespace, None, self._labels), opts=child
-        )
-        ns_name = namespace.metadata.apply(lambda m: m.name)
-        self.grafana_password = random.RandomPassword(f"{self._name}-grafana-password", length=32, opts=child)
-        grafana_secret = core.Secret(
-            f"{self._name}-grafana-admin",
-            metadata=object_meta(GRAFANA_ADMIN_SECRET, ns_name, self._labels),
-            type="Opaque",
-            string_data={
-                "admin-user": GRAFANA_ADMIN_USER,
-                "admin-password": pulumi.Output.secret(self.grafana_password.result),
-            },
-            opts=child,
-        )
-        alertmanager_secret = core.Secret(
-            f"{self._name}-alertmanager-config",
-            metadata=object_meta(ALERTMANAGER_CONFIG_SECRET, ns_name, self._labels),
-            type="Opaque",
-            string_data={ALERTMANAGER_CONFIG_KEY: alertmanager_config.config_file(args.receivers)},
-            opts=child,
-        )
+        ns_name = name_of(create_namespace(f"{self._name}-namespace", args.namespace, self._labels, parent=self))
         self.release = release(
             f"{self._name}-kube-prometheus-stack",
             RELEASE_NAME,
@@ -156,8 +159,42 @@ class Monitoring(pulumi.ComponentResource):
             self._values(args),
             self,
             crds,
-            depends_on=[grafana_secret, alertmanager_secret],
+            depends_on=self._secrets(args, ns_name, crds),
         )
+
+    def _secrets(self, args: MonitoringArgs, namespace: pulumi.Input[str], crds: CrdOwners) -> list[pulumi.Resource]:
+        """grafana-admin, and alertmanager-config when receivers make the configuration secret."""
+        if args.secret_store is None:
+            self.grafana_password = generated_password(f"{self._name}-grafana-password", self)
+            password = pulumi.Output.secret(self.grafana_password.result)
+            made = {GRAFANA_ADMIN_SECRET: grafana_admin_data(password)}
+            if args.receivers:
+                made[ALERTMANAGER_CONFIG_SECRET] = {
+                    ALERTMANAGER_CONFIG_KEY: alertmanager_config.config_file(args.receivers)
+                }
+            return [
+                secret(f"{self._name}-{name}", name, namespace, self._labels, data, self) for name, data in made.items()
+            ]
+        store = args.secret_store
+        specs = [
+            ExternalSecretSpec(
+                GRAFANA_ADMIN_SECRET,
+                store.remote_key(GRAFANA_ADMIN_SECRET),
+                [PASSWORD_PROPERTY],
+                template=grafana_admin_data(template_ref(PASSWORD_PROPERTY)),
+            )
+        ]
+        if args.receivers:
+            specs.append(
+                ExternalSecretSpec(
+                    ALERTMANAGER_CONFIG_SECRET,
+                    store.remote_key(ALERTMANAGER_CONFIG_SECRET),
+                    [r.name for r in args.receivers],  # one property per receiver: its URL
+                    template={ALERTMANAGER_CONFIG_KEY: alertmanager_config_template(args.receivers)},
+                )
+            )
+        made = create_external_secrets(self, self._name, namespace, self._labels, store, specs, crds)
+        return list(made.values())
 
     def _values(self, args: MonitoringArgs) -> dict[str, object]:
         size = args.prometheus
@@ -176,14 +213,15 @@ class Monitoring(pulumi.ComponentResource):
                     "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size.storage}}}
                 }
             }
+        alertmanager: dict[str, object] = {"resources": memory_bound_resources("50m", "128Mi")}
+        if args.receivers:  # the webhook URLs make the configuration a secret
+            alertmanager.update(useExistingSecret=True, configSecret=ALERTMANAGER_CONFIG_SECRET)
         return {
             "prometheus": {"prometheusSpec": prometheus_spec},
             "alertmanager": {
-                "alertmanagerSpec": {
-                    "useExistingSecret": True,
-                    "configSecret": ALERTMANAGER_CONFIG_SECRET,
-                    "resources": memory_bound_resources("50m", "128Mi"),
-                }
+                "alertmanagerSpec": alertmanager,
+                # Nothing secret without receivers: the chart writes it into its own Secret.
+                **({} if args.receivers else {"config": alertmanager_config.config([], {})}),
             },
             "grafana": {
                 "admin": {
@@ -202,7 +240,7 @@ class Monitoring(pulumi.ComponentResource):
             api_version=MONITORING_API,
             kind="PrometheusRule",
             metadata=object_meta(
-                f"{workload.name}-alerts", args.app_namespace_ref, {**self._labels, "app": workload.name}
+                f"{workload.name}-alerts", args.app_namespace_ref, {**self._labels, "app": workload.service}
             ),
             spec={
                 "groups": [
@@ -214,7 +252,7 @@ class Monitoring(pulumi.ComponentResource):
 
     def _dashboard(self) -> core.ConfigMap:
         args = self._args
-        services = [w.name for w in args.workloads if w.protocol in ("grpc", "http")]
+        services = list(dict.fromkeys(w.service for w in args.workloads if w.protocol in ("grpc", "http")))
         stores = [w for w in args.workloads if w.redis]
         board = grafana_dashboard.golden_signals(
             args.dashboard_title, f"golden-{args.app_namespace}"[:40], args.app_namespace, services, stores

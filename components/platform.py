@@ -14,13 +14,12 @@ from dataclasses import dataclass
 
 import pulumi
 from pulumi_kubernetes.apiextensions import CustomResource
-from pulumi_kubernetes.core import v1 as core
 from pulumi_kubernetes.helm import v3 as helm
 from pulumi_kubernetes.yaml import v2 as yaml_v2
 
-from components.crds import CrdOwners
+from components.crds import CERT_MANAGER_API, CrdOwners
 from components.helm import ChartRef, release
-from components.kube import object_meta, ownership_labels
+from components.kube import create_namespace, name_of, object_meta, ownership_labels
 
 # The namespaces upstream documents for each operator; other tooling expects them there.
 ISTIO_NAMESPACE = "istio-system"
@@ -28,8 +27,6 @@ ISTIO_INGRESS_NAMESPACE = "istio-ingress"
 CERT_MANAGER_NAMESPACE = "cert-manager"
 EXTERNAL_SECRETS_NAMESPACE = "external-secrets"
 ECK_NAMESPACE = "elastic-system"
-
-CERT_MANAGER_API = "cert-manager.io/v1"
 
 
 @dataclass(frozen=True)
@@ -139,12 +136,7 @@ class PlatformOperators(pulumi.ComponentResource):
 
     def _namespace(self, key: str, name: str) -> pulumi.Output[str]:
         labels = ownership_labels(self._args.part_of)
-        namespace = core.Namespace(
-            f"{self._name}-{key}-namespace",
-            metadata=object_meta(name, None, labels),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        return namespace.metadata.apply(lambda m: m.name)
+        return name_of(create_namespace(f"{self._name}-{key}-namespace", name, labels, parent=self))
 
     def _istio(self, charts: IstioCharts, gateway_crds: list[pulumi.Resource]) -> None:
         system = self._namespace("istio", ISTIO_NAMESPACE)

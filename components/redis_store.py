@@ -12,13 +12,15 @@ from pulumi_kubernetes.apps import v1 as apps
 from pulumi_kubernetes.core import v1 as core
 from pulumi_kubernetes.meta import v1 as meta
 
-from components.crds import CrdOwners
+from components.crds import MONITORING_API, CrdOwners
 from components.kube import (
     checkov_skip_annotations,
     container_security_context,
+    generated_password,
     object_meta,
     pod_security_context,
     resource_requirements,
+    secret,
     selector_labels,
     service_account,
     standard_labels,
@@ -29,7 +31,6 @@ PASSWORD_KEY = "password"  # noqa: S105 - a key name
 CONFIG_KEY = "redis.conf"
 DATA_DIR = "/data"
 CONFIG_DIR = "/etc/redis"
-MONITORING_API = "monitoring.coreos.com/v1"
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,8 @@ class RedisExporter:
 
     image: str
     port: int
-    crds: CrdOwners
+    requests: Mapping[str, str]
+    limits: Mapping[str, str]
 
 
 def auth_secret_name(store: str) -> str:
@@ -81,10 +83,15 @@ class RedisStore(pulumi.ComponentResource):
     `connection_string` (secret; None when the password comes from `password_source`).
     """
 
-    def __init__(self, name: str, args: RedisStoreArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        args: RedisStoreArgs,
+        crds: CrdOwners | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
         super().__init__("boutique:index:RedisStore", name, None, opts)
         labels = standard_labels(name, component="cache", part_of=args.part_of, release=args.release, instance=name)
-        child = pulumi.ResourceOptions(parent=self)
         secret_name = auth_secret_name(name)
 
         # What makes the Secret exist: generated here, or produced by args.password_source.
@@ -94,19 +101,11 @@ class RedisStore(pulumi.ComponentResource):
         if args.password_source is not None:
             self.secret = args.password_source
         else:
-            self.password = random.RandomPassword(
-                f"{name}-password",
-                length=32,
-                special=False,  # StackExchange.Redis config strings split on ',' and '='
-                opts=child,
-            )
+            # No specials: StackExchange.Redis config strings split on ',' and '='.
+            self.password = generated_password(f"{name}-password", self, special=False)
             password = pulumi.Output.secret(self.password.result)
-            self.secret = core.Secret(
-                f"{name}-secret",
-                metadata=object_meta(secret_name, args.namespace, labels),
-                type="Opaque",
-                string_data=password.apply(secret_data),
-                opts=child,
+            self.secret = secret(
+                f"{name}-secret", secret_name, args.namespace, labels, password.apply(secret_data), self
             )
         self.service_account = service_account(f"{name}-sa", name, args.namespace, labels, self)
         self.service = self._service(f"{name}-service", name, name, args.namespace, labels, "redis", args.port)
@@ -128,7 +127,7 @@ class RedisStore(pulumi.ComponentResource):
         )
 
         if args.exporter is not None:
-            self._metrics(name, labels, args.namespace, args.exporter)
+            self._metrics(name, labels, args.namespace, args.exporter, crds or CrdOwners())
 
         self.address: pulumi.Output[str] = pulumi.Output.from_input(f"{name}:{args.port}")
         self.password_secret_name: pulumi.Output[str] = pulumi.Output.from_input(secret_name)
@@ -245,12 +244,17 @@ class RedisStore(pulumi.ComponentResource):
             ports=[core.ContainerPortArgs(name="metrics", container_port=exporter.port, protocol="TCP")],
             readiness_probe=core.ProbeArgs(**probe),
             liveness_probe=core.ProbeArgs(**probe, initial_delay_seconds=5),
-            resources=resource_requirements({"cpu": "10m", "memory": "32Mi"}, {"cpu": "50m", "memory": "64Mi"}),
+            resources=resource_requirements(exporter.requests, exporter.limits),
             security_context=container_security_context(),
         )
 
     def _metrics(
-        self, name: str, labels: Mapping[str, str], namespace: pulumi.Input[str], exporter: RedisExporter
+        self,
+        name: str,
+        labels: Mapping[str, str],
+        namespace: pulumi.Input[str],
+        exporter: RedisExporter,
+        crds: CrdOwners,
     ) -> None:
         metrics_labels = {**labels, "app.kubernetes.io/component": "metrics"}
         self.metrics_service = self._service(
@@ -266,7 +270,7 @@ class RedisStore(pulumi.ComponentResource):
                 "selector": {"matchLabels": selector_labels(name) | {"app.kubernetes.io/component": "metrics"}},
                 "endpoints": [{"port": "metrics", "path": "/metrics", "interval": "30s"}],
             },
-            opts=exporter.crds.options(MONITORING_API, parent=self),
+            opts=crds.options(MONITORING_API, parent=self),
         )
 
     @staticmethod

@@ -8,8 +8,13 @@ from tests.conftest import Objects, run_stack
 
 # prod in the mesh behind the gateway: istiod egress, sidecar metrics, the gateway's identity.
 MESH_GATEWAY = (("mesh", "true"), ("frontendExposure", "gateway"))
-# dev in the mesh, reached by port-forward, with a declared hole.
-MESH_PORT_FORWARD = (("mesh", "true"), ("frontendExposure", "ClusterIP"), ("networkPolicyHoles", '["adservice"]'))
+# dev in the mesh (the cluster has Istio), reached by port-forward, with a declared hole.
+MESH_PORT_FORWARD = (
+    ("mesh", "true"),
+    ("clusterOperators", '["istio"]'),
+    ("frontendExposure", "ClusterIP"),
+    ("networkPolicyHoles", '["adservice"]'),
+)
 # prod outside the mesh behind a cloud load balancer.
 PLAIN_LOAD_BALANCER = (("mesh", "false"), ("frontendExposure", "LoadBalancer"), ("canaries", "{}"))
 

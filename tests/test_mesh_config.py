@@ -11,10 +11,11 @@ import yaml
 from pulumi_kubernetes.core import v1 as core
 
 from boutique.errors import SettingsError
-from boutique.meshplan import canary_track
+from boutique.meshplan import canary_track, gateway_issuer
 from boutique.mockrun import run_program
 from boutique.program import CATALOG_FILE
 from boutique.settings import settings_from_config
+from boutique.topology import CLUSTER_ISSUER_NAME
 from components.canary import CanaryRouting, traffic_rules
 from components.crds import CrdOwners
 from components.gateway import HttpsGateway, HttpsGatewayArgs
@@ -37,7 +38,8 @@ def refused(catalog, **values) -> str:
 
 
 def canary(**fields):
-    return {"mesh": "true", "canaries": {"frontend": fields}}
+    # The mesh needs Istio: the cluster has it here (operators are not what these tests are about).
+    return {"mesh": "true", "clusterOperators": ["istio"], "canaries": {"frontend": fields}}
 
 
 @pytest.mark.parametrize("weight", [101, -1])
@@ -90,6 +92,28 @@ def test_gateway_needs_host_issuer_and_a_class(catalog):
     message = refused(catalog, frontendExposure="gateway", gatewayHost="shop.example.com", gatewayIssuer="le")
     assert message.startswith("Pulumi.prod.yaml: boutique:gatewayClass: the mesh is off")
     assert "boutique:gatewayHost: String should match" in refused(catalog, gatewayHost="Shop_Example")
+
+
+GATEWAY_WITHOUT_MESH = {
+    "frontendExposure": "gateway",
+    "gatewayHost": "shop.example.com",
+    "gatewayClass": "cilium",
+    "clusterOperators": ["gateway-api", "cert-manager"],
+}
+
+
+def test_the_gateway_certificate_comes_from_the_platform_issuer_unless_named(catalog):
+    platform = settings(catalog, clusterIssuer="selfSigned", **GATEWAY_WITHOUT_MESH)
+    assert gateway_issuer(platform) == (CLUSTER_ISSUER_NAME, "ClusterIssuer")
+    named = settings(catalog, clusterIssuer="selfSigned", gatewayIssuer="corp-ca", **GATEWAY_WITHOUT_MESH)
+    assert gateway_issuer(named) == ("corp-ca", "ClusterIssuer")
+    own = settings(catalog, gatewayIssuer="corp-ca", gatewayIssuerKind="Issuer", **GATEWAY_WITHOUT_MESH)
+    assert gateway_issuer(own) == ("corp-ca", "Issuer")
+    # The platform's issuer by name, but the platform makes none: it would never sign anything.
+    message = refused(catalog, gatewayIssuer=CLUSTER_ISSUER_NAME, **GATEWAY_WITHOUT_MESH)
+    assert message.startswith(f"Pulumi.prod.yaml: boutique:gatewayIssuer: {CLUSTER_ISSUER_NAME} is the platform's")
+    message = refused(catalog, clusterIssuer="selfSigned", gatewayIssuerKind="Issuer", **GATEWAY_WITHOUT_MESH)
+    assert message.startswith("Pulumi.prod.yaml: boutique:gatewayIssuerKind: an Issuer needs its name")
 
 
 def test_load_balancer_straight_into_the_mesh_is_refused(catalog):

@@ -17,6 +17,8 @@ from boutique.render import HELM_RELEASE, REDACTED, release
 from boutique.stackconfig import SECRET_PLACEHOLDER, read_stack_config
 from tests.conftest import Objects, container, run_stack
 
+ESO = "external-secrets.io/v1"
+
 # Metric names each exporter publishes (Istio's standard metrics, kube-state-metrics' pod,
 # deployment and HPA families, redis_exporter's INFO gauges), written here independently.
 ISTIO = {
@@ -67,28 +69,71 @@ def test_prometheus_is_small_in_dev_and_persistent_in_prod(dev, prod):
     assert prod_spec["ruleSelectorNilUsesHelmValues"] is False
 
 
-def test_grafana_password_is_generated_into_a_secret_the_chart_reads(prod):
-    grafana = kps(prod)["values"]["grafana"]
-    assert grafana["admin"] == {
-        "existingSecret": "grafana-admin",
-        "userKey": "admin-user",
-        "passwordKey": "admin-password",
-    }
-    assert "adminPassword" not in grafana
-    secret = prod.get("Secret", "grafana-admin")
+def test_grafana_reads_its_admin_secret(dev, prod):
+    for objects in (dev, prod):
+        grafana = kps(objects)["values"]["grafana"]
+        assert grafana["admin"] == {
+            "existingSecret": "grafana-admin",
+            "userKey": "admin-user",
+            "passwordKey": "admin-password",
+        }
+        assert "adminPassword" not in grafana
+
+
+def test_dev_generates_the_grafana_password_into_a_secret(dev):
+    secret = dev.get("Secret", "grafana-admin")
     assert secret["metadata"]["namespace"] == "monitoring"
     assert secret["stringData"] == {"admin-user": REDACTED, "admin-password": REDACTED}
-    assert prod.run.named("random:index/randomPassword:RandomPassword", "monitoring-grafana-password")
+    assert dev.run.named("random:index/randomPassword:RandomPassword", "monitoring-grafana-password")
+    release_urn = dev.run.named(HELM_RELEASE, "monitoring-kube-prometheus-stack")
+    assert dev.run.named("kubernetes:core/v1:Secret", "monitoring-grafana-admin").urn in release_urn.dependencies
 
 
-def test_alertmanager_reads_its_configuration_from_a_secret(prod):
-    spec = kps(prod)["values"]["alertmanager"]["alertmanagerSpec"]
-    assert spec["useExistingSecret"] is True and spec["configSecret"] == "alertmanager-config"
-    assert "config" not in kps(prod)["values"]["alertmanager"]
-    secret = prod.get("Secret", "alertmanager-config")
-    assert secret["stringData"] == {"alertmanager.yaml": REDACTED}
+def test_prod_grafana_password_comes_from_the_secrets_manager(prod):
+    external = prod.get("ExternalSecret", "grafana-admin")
+    assert external["metadata"]["namespace"] == "monitoring"
+    spec = external["spec"]
+    assert spec["target"]["name"] == "grafana-admin"
+    assert spec["target"]["template"]["data"] == {"admin-user": "admin", "admin-password": "{{ .password }}"}
+    assert spec["data"] == [
+        {"secretKey": "password", "remoteRef": {"key": "boutique/prod/grafana-admin", "property": "password"}}
+    ]
+    # A store of the monitoring namespace's own, reading the same secrets manager as the shop's.
+    assert spec["secretStoreRef"]["kind"] == "SecretStore"
+    store = next(s for s in prod.kind("SecretStore") if s["metadata"]["name"] == spec["secretStoreRef"]["name"])
+    shop_store = next(s for s in prod.kind("SecretStore") if s["metadata"]["namespace"] == "boutique")
+    assert store["metadata"]["namespace"] == "monitoring"
+    assert store["spec"]["provider"]["aws"]["region"] == shop_store["spec"]["provider"]["aws"]["region"]
+    account = store["spec"]["provider"]["aws"]["auth"]["jwt"]["serviceAccountRef"]["name"]
+    assert any(
+        a["metadata"]["name"] == account and a["metadata"]["namespace"] == "monitoring"
+        for a in prod.kind("ServiceAccount")
+    )
+    assert not prod.run.of_type("random:index/randomPassword:RandomPassword")
     release_urn = prod.run.named(HELM_RELEASE, "monitoring-kube-prometheus-stack")
-    assert prod.run.named("kubernetes:core/v1:Secret", "monitoring-alertmanager-config").urn in release_urn.dependencies
+    grafana_secret = prod.run.named(f"kubernetes:{ESO}:ExternalSecret", "monitoring-externalsecret-grafana-admin")
+    assert grafana_secret.urn in release_urn.dependencies
+
+
+def test_without_receivers_the_alertmanager_configuration_is_plain_values(dev, prod):
+    for objects in (dev, prod):
+        values = kps(objects)["values"]["alertmanager"]
+        assert "useExistingSecret" not in values["alertmanagerSpec"]
+        config = values["config"]
+        assert [r["name"] for r in config["receivers"]] == ["null"]  # nothing secret in it
+        assert config["route"]["routes"][0] == {"receiver": "null", "matchers": ['alertname="Watchdog"']}
+        assert "alertmanager-config" not in objects.names("Secret") | objects.names("ExternalSecret")
+
+
+def test_with_receivers_alertmanager_reads_its_configuration_from_a_secret():
+    result = secret_run("dev", {"oncall": {"webhookUrl": WEBHOOK}})
+    values = next(release(r) for r in result.of_type(HELM_RELEASE) if r.inputs["name"] == "kube-prometheus-stack")
+    spec = values["values"]["alertmanager"]["alertmanagerSpec"]
+    assert spec["useExistingSecret"] is True and spec["configSecret"] == "alertmanager-config"
+    assert "config" not in values["values"]["alertmanager"]
+    assert Objects(result).get("Secret", "alertmanager-config")["stringData"] == {"alertmanager.yaml": REDACTED}
+    release_urn = result.named(HELM_RELEASE, "monitoring-kube-prometheus-stack")
+    assert result.named("kubernetes:core/v1:Secret", "monitoring-alertmanager-config").urn in release_urn.dependencies
 
 
 def rules_of(objects: Objects) -> dict[str, list[dict]]:
@@ -96,15 +141,23 @@ def rules_of(objects: Objects) -> dict[str, list[dict]]:
 
 
 def test_a_prometheus_rule_per_workload_from_the_catalog(dev, prod, catalog):
+    """One rule per Deployment and StatefulSet: a canary (frontend-v2) is watched on its own, so a
+    bad canary alerts even at a small share of the traffic."""
     for objects in (dev, prod):
-        workloads = {d["metadata"]["name"] for d in objects.kind("Deployment")} | set(catalog.stores)
-        assert set(rules_of(objects)) == {f"{w}-alerts" for w in workloads}
+        workloads = objects.kind("Deployment") + objects.kind("StatefulSet")
+        assert set(rules_of(objects)) == {f"{w['metadata']['name']}-alerts" for w in workloads}
+    assert "frontend-v2-alerts" in rules_of(prod)
     prod_rules = rules_of(prod)
-    for name, service in catalog.services.items():
-        if f"{name}-alerts" not in prod_rules:
-            continue
+    for deployment in prod.kind("Deployment"):
+        name = deployment["metadata"]["name"]
+        service = catalog.services[deployment["spec"]["template"]["metadata"]["labels"]["app"]]
+        rule = prod.get("PrometheusRule", f"{name}-alerts")
+        assert rule["metadata"]["labels"]["app"] == deployment["spec"]["template"]["metadata"]["labels"]["app"]
         alerts = {r["alert"]: r for r in prod_rules[f"{name}-alerts"]}
         assert {"ServicePodCrashLooping", "ServicePodNotReady"} <= set(alerts)
+        pods = re.search(r'pod=~"([^"]+)"', alerts["ServicePodNotReady"]["expr"]).group(1)
+        assert re.fullmatch(pods, f"{name}-7d9f8b6c5d-x2k4p"), name
+        assert not re.fullmatch(pods, f"{name}-v2-7d9f8b6c5d-x2k4p"), name  # a canary's pods are its own
         serving = service.ports is not None
         assert ("ServiceHighErrorRatio" in alerts) == serving, name
         assert ("ServiceAutoscalerAtMax" in alerts) == serving, name  # prod autoscales serving services
@@ -112,8 +165,10 @@ def test_a_prometheus_rule_per_workload_from_the_catalog(dev, prod, catalog):
             errors = alerts["ServiceHighErrorRatio"]["expr"]
             matcher = 'grpc_response_status=~"' if service.ports.protocol == "grpc" else 'response_code=~"5.."'
             assert matcher in errors, name
-            assert f'destination_service_name="{name}"' in errors
-            assert 'destination_service_namespace="boutique"' in errors
+            # The Deployment that served the request, whichever Service name the caller used.
+            assert f'destination_workload="{name}"' in errors
+            assert 'destination_workload_namespace="boutique"' in errors
+            assert f'horizontalpodautoscaler="{name}"' in alerts["ServiceAutoscalerAtMax"]["expr"]
     redis = {r["alert"] for r in prod_rules["redis-cart-alerts"]}
     assert {"RedisDown", "RedisMemoryNearLimit"} <= redis
     # dev does not autoscale: no HPA alert there
@@ -219,7 +274,7 @@ def test_receivers_route_by_severity_and_their_urls_stay_secret(tmp_path):
         "oncall": {"severities": ["critical"], "webhookUrl": WEBHOOK},
         "chat": {"webhookUrl": WEBHOOK + "-chat", "sendResolved": False},
     }
-    result = secret_run("prod", receivers)
+    result = secret_run("dev", receivers)  # secretsMode generated: the URLs are secret config values
     config = yaml.safe_load(alertmanager_yaml(result))
     routes = {r["receiver"]: r for r in config["route"]["routes"]}
     assert routes["oncall"]["matchers"] == ['severity=~"critical"']
@@ -241,7 +296,7 @@ def test_receivers_route_by_severity_and_their_urls_stay_secret(tmp_path):
 
 @pytest.mark.skipif(shutil.which("amtool") is None, reason="amtool missing (make test installs it)")
 def test_alertmanager_configuration_with_receivers_passes_amtool(tmp_path):
-    result = secret_run("prod", {"oncall": {"webhookUrl": WEBHOOK}})
+    result = secret_run("dev", {"oncall": {"webhookUrl": WEBHOOK}})
     path = tmp_path / "alertmanager.yaml"
     path.write_text(alertmanager_yaml(result))
     check = subprocess.run(["amtool", "check-config", str(path)], capture_output=True, text=True, check=False)
@@ -253,14 +308,84 @@ def test_a_stack_file_with_encrypted_webhooks_still_checks_offline(tmp_path):
     from tools.prom_files import alertmanager_config
 
     (tmp_path / "Pulumi.yaml").write_text((PROJECT_DIR / "Pulumi.yaml").read_text())
-    stack = (PROJECT_DIR / "Pulumi.prod.yaml").read_text()
+    stack = (PROJECT_DIR / "Pulumi.dev.yaml").read_text()
     stack += "  boutique:alertReceivers:\n    oncall:\n      webhookUrl:\n        secure: v1:AAAA\n"
-    (tmp_path / "Pulumi.prod.yaml").write_text(stack)
+    (tmp_path / "Pulumi.dev.yaml").write_text(stack)
     path = tmp_path / "alertmanager.yaml"
-    path.write_text(alertmanager_config("prod", tmp_path))
+    path.write_text(alertmanager_config("dev", tmp_path))
     assert "secure" not in path.read_text() and "v1:AAAA" not in path.read_text()
     check = subprocess.run(["amtool", "check-config", str(path)], capture_output=True, text=True, check=False)
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+def external_receivers_run():
+    """prod (secretsMode external) with two receivers: their URLs live in the secrets manager."""
+    config, secret_keys = read_stack_config(PROJECT_DIR, "prod")
+    config["boutique:alertReceivers"] = json.dumps(
+        {"oncall": {"severities": ["critical"]}, "team-chat": {"sendResolved": False}}
+    )
+    return run_program(run, "prod", config, secret_keys)
+
+
+def test_prod_receivers_urls_come_from_the_secrets_manager_into_the_configuration():
+    result = external_receivers_run()
+    objects = Objects(result)
+    external = objects.get("ExternalSecret", "alertmanager-config")
+    assert external["metadata"]["namespace"] == "monitoring"
+    assert external["spec"]["data"] == [
+        {"secretKey": name, "remoteRef": {"key": "boutique/prod/alertmanager-config", "property": name}}
+        for name in ("oncall", "team-chat")
+    ]
+    template = external["spec"]["target"]["template"]["data"]["alertmanager.yaml"]
+    # Fill the template as the operator would, with URLs that YAML must keep as they are.
+    urls = {"oncall": WEBHOOK + "?a=1&b='x'", "team-chat": WEBHOOK + ": #chat"}
+    filled = template.replace('{{ .oncall | toJson }}', json.dumps(urls["oncall"]))
+    filled = filled.replace('{{ index . "team-chat" | toJson }}', json.dumps(urls["team-chat"]))
+    config = yaml.safe_load(filled)
+    hooks = {r["name"]: r.get("webhook_configs") for r in config["receivers"]}
+    assert hooks["oncall"] == [{"url": urls["oncall"], "send_resolved": True}]
+    assert hooks["team-chat"] == [{"url": urls["team-chat"], "send_resolved": False}]
+    routes = {r["receiver"]: r["matchers"] for r in config["route"]["routes"]}
+    assert routes["oncall"] == ['severity=~"critical"']
+    spec = kps(objects)["values"]["alertmanager"]["alertmanagerSpec"]
+    assert spec["useExistingSecret"] is True and spec["configSecret"] == external["spec"]["target"]["name"]
+    assert not objects.kind("Secret")
+
+
+@pytest.mark.skipif(shutil.which("amtool") is None, reason="amtool missing (make test installs it)")
+def test_the_external_configuration_template_passes_amtool(tmp_path):
+    from tools.prom_files import alertmanager_config
+
+    (tmp_path / "Pulumi.yaml").write_text((PROJECT_DIR / "Pulumi.yaml").read_text())
+    stack = (PROJECT_DIR / "Pulumi.prod.yaml").read_text()
+    stack += "  boutique:alertReceivers:\n    on-call:\n      severities: [critical]\n"
+    (tmp_path / "Pulumi.prod.yaml").write_text(stack)
+    text = alertmanager_config("prod", tmp_path)
+    assert "{{" not in text and "on-call" in text
+    path = tmp_path / "alertmanager.yaml"
+    path.write_text(text)
+    check = subprocess.run(["amtool", "check-config", str(path)], capture_output=True, text=True, check=False)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_a_receiver_url_lives_in_one_place_only(catalog):
+    from boutique.errors import SettingsError
+    from boutique.settings import settings_from_config
+
+    external = {
+        "boutique:secretsMode": "external",
+        "boutique:secretsProvider": "aws",
+        "boutique:secretStore": '{"region": "eu-west-1", "roleArn": "arn:aws:iam::111122223333:role/r"}',
+        "boutique:secretKeyPrefix": "shop/",
+        "boutique:operators": '["external-secrets"]',
+        "boutique:alertReceivers": json.dumps({"oncall": {"webhookUrl": WEBHOOK}}),
+    }
+    with pytest.raises(SettingsError) as caught:
+        settings_from_config("prod", external, catalog)
+    assert str(caught.value).startswith(
+        "Pulumi.prod.yaml: boutique:alertReceivers.oncall.webhookUrl: secretsMode is external, so the URL lives "
+        "in the secrets manager (shop/alertmanager-config, property oncall)"
+    )
 
 
 def test_a_receiver_without_webhook_url_is_refused(catalog):

@@ -32,16 +32,18 @@ class Cluster:
         self.namespace = objects.run.outputs["namespace"]
         self.pods: dict[str, tuple[str, dict[str, str]]] = dict(OUTSIDE)
         self.ports: dict[str, set[tuple[int, str]]] = {}
+        self.serving: dict[str, int] = {}  # the container port a workload's own Service sends callers to
+        services = {s["metadata"]["name"]: s for s in objects.kind("Service")}
         for workload in objects.kind("Deployment") + objects.kind("StatefulSet"):
             # A pod is known by its app: a canary (`frontend-v2`) is the same service to the graph.
             template = workload["spec"]["template"]
             name = template["metadata"]["labels"]["app"]
             self.pods[name] = (self.namespace, template["metadata"]["labels"])
-            self.ports[name] = {
-                (p["containerPort"], p.get("protocol", "TCP"))
-                for c in template["spec"]["containers"]
-                for p in c.get("ports", [])
-            }
+            declared = [p for c in template["spec"]["containers"] for p in c.get("ports", [])]
+            self.ports[name] = {(p["containerPort"], p.get("protocol", "TCP")) for p in declared}
+            if name in services:
+                target = services[name]["spec"]["ports"][0]["targetPort"]
+                self.serving[name] = next((p["containerPort"] for p in declared if p.get("name") == target), target)
         self.policies = objects.kind("NetworkPolicy")
         self.universe = set(SPARE_PORTS)
         for ports in self.ports.values():
@@ -114,26 +116,27 @@ def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
     return all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items())
 
 
-def expected(cluster: Cluster, catalog, *, exposure: str, mesh: bool, holes: tuple[str, ...] = ()) -> dict:
+def expected(
+    cluster: Cluster, catalog, *, exposure: str, mesh: bool, monitoring: bool, holes: tuple[str, ...] = ()
+) -> dict:
     """What each side must admit, by "Egress" (from the shop's pods) and "Ingress" (to them), and
-    "both": the catalog's calls on the callee's port, DNS for every pod, the extras the brief lists."""
+    "both": the catalog's calls on the callee's serving port, DNS for every pod, the extras the
+    brief lists (scrapers only where something is scraped)."""
     ours = list(cluster.ports)
     everyone = [*cluster.pods, INTERNET]
 
-    def port(pod: str) -> int:
-        (only,) = cluster.ports[pod]
-        return only[0]
-
-    calls = {(a, b, port(b), "TCP") for a, b in catalog.edges() if a in ours and b in ours}
+    calls = {(a, b, cluster.serving[b], "TCP") for a, b in catalog.edges() if a in ours and b in ours}
     egress = calls | {(pod, "kube-dns", 53, proto) for pod in ours for proto in ("UDP", "TCP")}
     ingress = set(calls)
     if exposure == "gateway":
         ingress.add(("gateway", "frontend", 8080, "TCP"))
     if exposure == "LoadBalancer":
         ingress |= {(source, "frontend", 8080, "TCP") for source in everyone}
-    ingress |= {("prometheus", store, 9121, "TCP") for store in catalog.stores}
+    if monitoring:  # the Redis exporter's port
+        ingress |= {("prometheus", store, 9121, "TCP") for store in catalog.stores}
     if mesh:
         egress |= {(pod, "istiod", 15012, "TCP") for pod in ours}
+    if mesh and monitoring:  # the sidecars' metrics
         ingress |= {("prometheus", pod, p, "TCP") for pod in ours for p in (15020, 15090)}
     for hole in holes:
         ingress |= {(source, hole, *p) for source in everyone for p in cluster.universe}
@@ -142,17 +145,20 @@ def expected(cluster: Cluster, catalog, *, exposure: str, mesh: bool, holes: tup
 
 
 @pytest.mark.parametrize(
-    "stack, overrides, exposure, mesh, holes",
+    "stack, overrides, exposure, mesh, monitoring, holes",
     [
-        ("dev", (), "ClusterIP", False, ()),
-        ("prod", PLAIN_LOAD_BALANCER, "LoadBalancer", False, ()),
-        ("prod", (), "gateway", True, ()),
-        ("dev", MESH_PORT_FORWARD, "ClusterIP", True, ("adservice",)),
+        ("dev", (), "ClusterIP", False, True, ()),
+        ("prod", PLAIN_LOAD_BALANCER, "LoadBalancer", False, True, ()),
+        ("prod", (), "gateway", True, True, ()),
+        ("dev", MESH_PORT_FORWARD, "ClusterIP", True, True, ("adservice",)),
+        ("dev", (*MESH_PORT_FORWARD, ("monitoring", "false")), "ClusterIP", True, False, ("adservice",)),
     ],
 )
-def test_network_graph_is_the_call_graph_plus_dns_and_extras(catalog, stack, overrides, exposure, mesh, holes):
+def test_network_graph_is_the_call_graph_plus_dns_and_extras(
+    catalog, stack, overrides, exposure, mesh, monitoring, holes
+):
     cluster = Cluster(variant(stack, overrides))
-    wanted = expected(cluster, catalog, exposure=exposure, mesh=mesh, holes=holes)
+    wanted = expected(cluster, catalog, exposure=exposure, mesh=mesh, monitoring=monitoring, holes=holes)
     for side in ("both", "Egress", "Ingress"):  # each side on its own too: neither leans on the other
         got, want = cluster.reachable(side), wanted[side]
         assert got - want == set(), f"{side}: allowed but not in the call graph"

@@ -4,14 +4,16 @@
 
 - `rules.yaml`: every PrometheusRule's groups from the rendered manifests, as a Prometheus rule
   file (`promtool check rules`, `promtool test rules`).
-- `alertmanager.yaml`: the Alertmanager configuration the program puts into its Secret, taken from
-  a run of the program under mocks (the rendered Secret is redacted). Offline, `secure:` config
-  values cannot be decrypted: webhook URLs are a placeholder URL, so no real one is ever written.
+- `alertmanager.yaml`: the Alertmanager configuration the program produces, taken from a run of the
+  program under mocks (the rendered Secret is redacted): its Secret, its ExternalSecret's template or
+  the chart's values. Offline, `secure:` config values cannot be decrypted and the secrets manager is
+  out of reach: webhook URLs are a placeholder URL, so no real one is ever written.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -20,8 +22,10 @@ from pulumi.runtime import rpc
 
 from boutique.mockrun import run_program
 from boutique.program import PROJECT_DIR, run
+from boutique.render import HELM_RELEASE
 from boutique.stackconfig import SECRET_PLACEHOLDER, read_stack_config
-from components.monitoring import ALERTMANAGER_CONFIG_KEY, ALERTMANAGER_CONFIG_SECRET
+from components.external_secrets import template_ref
+from components.monitoring import ALERTMANAGER_CONFIG_KEY, ALERTMANAGER_CONFIG_SECRET, RELEASE_NAME
 
 OFFLINE_URL = "https://offline-secret-placeholder.invalid/webhook"
 
@@ -43,14 +47,29 @@ def reveal(value: object) -> object:
 
 
 def alertmanager_config(stack: str, project_dir: Path = PROJECT_DIR) -> str | None:
-    """The configuration file, with offline secret placeholders turned into checkable URLs."""
+    """The configuration file the program gives Alertmanager, from wherever it put it: a Secret
+    (offline secret placeholders turned into checkable URLs), an ExternalSecret's template (each
+    reference to a webhook URL filled in with one, as the operator would) or the chart's values."""
     config, secret_keys = read_stack_config(project_dir, stack)
     result = run_program(run, stack, config, secret_keys)
-    for registration in result.of_type("kubernetes:core/v1:Secret"):
-        if registration.inputs["metadata"]["name"] == ALERTMANAGER_CONFIG_SECRET:
-            text = reveal(registration.inputs["stringData"])[ALERTMANAGER_CONFIG_KEY]
+    for registration in result.resources:
+        inputs = registration.inputs
+        named = registration.type.startswith("kubernetes:") and inputs.get("metadata", {}).get("name")
+        if named != ALERTMANAGER_CONFIG_SECRET:
+            continue
+        if inputs.get("kind") == "Secret":
+            text = reveal(inputs["stringData"])[ALERTMANAGER_CONFIG_KEY]
             # The only secrets in this file are webhook URLs; amtool wants them to look like URLs.
             return text.replace(SECRET_PLACEHOLDER, OFFLINE_URL)
+        if inputs.get("kind") == "ExternalSecret":
+            text = inputs["spec"]["target"]["template"]["data"][ALERTMANAGER_CONFIG_KEY]
+            for item in inputs["spec"]["data"]:
+                text = text.replace(template_ref(item["secretKey"], quoted=True), json.dumps(OFFLINE_URL))
+            return text
+    for registration in result.of_type(HELM_RELEASE):
+        values = reveal(registration.inputs.get("values", {}))
+        if registration.inputs["name"] == RELEASE_NAME and "config" in values.get("alertmanager", {}):
+            return yaml.safe_dump(values["alertmanager"]["config"], sort_keys=False)
     return None
 
 
