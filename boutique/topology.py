@@ -23,14 +23,14 @@ def gateway_service_account(gateway_class: str = "istio") -> str:
 ISTIO_METRICS_PORTS = (15020, 15090)
 REDIS_EXPORTER_PORT = 9121
 
-# The mesh (Istio): identities, and what its injection adds to every pod. The mesh's Helm values
-# (issue 5) must agree with these: the admission rules allow the proxy's registry, the quota and
-# LimitRange leave room for the proxy's resources (Istio's defaults: global.proxy.resources).
+# The mesh (Istio): identities, and what its injection adds to every pod. The platform installs
+# Istio with these (global.hub, global.proxy.resources), so the admission rules allow the proxy's
+# registry and the quota and LimitRange leave room for its resources by construction.
 MESH_TRUST_DOMAIN = "cluster.local"
 ISTIO_NAMESPACE = "istio-system"  # the control plane (istiod): every sidecar must reach it
 ISTIOD_POD_LABELS = {"app": "istiod"}
 ISTIOD_XDS_PORT = 15012  # the sidecars' xDS and certificate stream to istiod (mTLS)
-ISTIO_IMAGE_REGISTRY = "docker.io/istio"
+ISTIO_IMAGE_REGISTRY = "registry.istio.io/release"  # Istio's default hub since 1.30
 ISTIO_PROXY_REQUESTS = {"cpu": "100m", "memory": "128Mi"}
 ISTIO_PROXY_LIMITS = {"cpu": "2000m", "memory": "1024Mi"}
 

@@ -21,6 +21,8 @@ ISTIO_BASE = ChartRef(
 )
 ISTIOD = ChartRef("istiod", ISTIO_REPOSITORY, ISTIO_VERSION)
 ISTIO_GATEWAY = ChartRef("gateway", ISTIO_REPOSITORY, ISTIO_VERSION)
+# The node agent that redirects pods' traffic, so sidecars need no NET_ADMIN init container.
+ISTIO_CNI = ChartRef("cni", ISTIO_REPOSITORY, ISTIO_VERSION)
 
 CERT_MANAGER = ChartRef(
     "cert-manager", "https://charts.jetstack.io", "v1.21.1", crd_groups=("cert-manager.io", "acme.cert-manager.io")
@@ -49,6 +51,7 @@ CHARTS = (
     ISTIO_BASE,
     ISTIOD,
     ISTIO_GATEWAY,
+    ISTIO_CNI,
     CERT_MANAGER,
     EXTERNAL_SECRETS,
     KUBE_PROMETHEUS_STACK,

@@ -9,7 +9,7 @@ under the API groups of the CRDs it brings, so custom resources wait for it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -22,7 +22,6 @@ from components.helm import ChartRef, release
 from components.kube import create_namespace, name_of, object_meta, ownership_labels
 
 # The namespaces upstream documents for each operator; other tooling expects them there.
-ISTIO_NAMESPACE = "istio-system"
 ISTIO_INGRESS_NAMESPACE = "istio-ingress"
 CERT_MANAGER_NAMESPACE = "cert-manager"
 EXTERNAL_SECRETS_NAMESPACE = "external-secrets"
@@ -34,6 +33,12 @@ class IstioCharts:
     base: ChartRef
     istiod: ChartRef
     gateway: ChartRef
+    # The CNI node agent sets up each pod's traffic redirection, so injected pods need no
+    # privileged istio-init container (Pod Security `restricted` forbids NET_ADMIN).
+    cni: ChartRef | None = None
+    namespace: str = "istio-system"  # the control plane's
+    hub: str = ""  # registry of Istio's images, the injected proxy's included; empty: the chart's
+    proxy_resources: Mapping[str, Mapping[str, str]] | None = None  # the sidecar's; None: the chart's
     ingress_service_type: str = "ClusterIP"  # LoadBalancer when the shop is reached from outside
 
 
@@ -139,7 +144,7 @@ class PlatformOperators(pulumi.ComponentResource):
         return name_of(create_namespace(f"{self._name}-{key}-namespace", name, labels, parent=self))
 
     def _istio(self, charts: IstioCharts, gateway_crds: list[pulumi.Resource]) -> None:
-        system = self._namespace("istio", ISTIO_NAMESPACE)
+        system = self._namespace("istio", charts.namespace)
         base = release(
             f"{self._name}-istio-base",
             "istio-base",
@@ -149,6 +154,16 @@ class PlatformOperators(pulumi.ComponentResource):
             self,
             self._crds,
         )
+        global_values: dict[str, object] = {}
+        if charts.hub:
+            global_values["hub"] = charts.hub
+        cni = (
+            [release(f"{self._name}-istio-cni", "istio-cni", charts.cni, system, {"global": global_values}, self)]
+            if charts.cni
+            else []
+        )
+        if charts.proxy_resources:
+            global_values = {**global_values, "proxy": {"resources": charts.proxy_resources}}
         mesh_config: dict[str, object] = {"enablePrometheusMerge": True}
         if self._args.access_logs:
             mesh_config.update(accessLogFile="/dev/stdout", accessLogEncoding="JSON")
@@ -157,9 +172,17 @@ class PlatformOperators(pulumi.ComponentResource):
             "istiod",
             charts.istiod,
             system,
-            {"meshConfig": mesh_config, "pilot": {"autoscaleMin": 2}},
+            {
+                "meshConfig": mesh_config,
+                "autoscaleMin": 2,
+                "global": global_values,
+                "cni": {"enabled": bool(cni)},
+                # Gateway pods Istio deploys for Gateway API Gateways pass Pod Security `restricted`.
+                "gateways": {"seccompProfile": {"type": "RuntimeDefault"}},
+            },
             self,
-            depends_on=[base, *gateway_crds],  # istiod serves Gateway API Gateways when the CRDs exist
+            # istiod serves Gateway API Gateways when the CRDs exist; pods it injects need the CNI agent.
+            depends_on=[base, *cni, *gateway_crds],
         )
         ingress = release(
             f"{self._name}-istio-ingress",
@@ -171,6 +194,8 @@ class PlatformOperators(pulumi.ComponentResource):
             depends_on=[istiod],  # its pods are injected by istiod's webhook
         )
         self.releases.update({"istio-base": base, "istiod": istiod, "istio-ingress": ingress})
+        if cni:
+            self.releases["istio-cni"] = cni[0]
 
     def _cluster_issuer(self, issuer: ClusterIssuerArgs) -> CustomResource:
         spec: dict[str, object]

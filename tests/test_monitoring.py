@@ -294,41 +294,41 @@ def test_receivers_route_by_severity_and_their_urls_stay_secret(tmp_path):
             assert grafana_password not in text, path
 
 
-@pytest.mark.skipif(shutil.which("amtool") is None, reason="amtool missing (make test installs it)")
-def test_alertmanager_configuration_with_receivers_passes_amtool(tmp_path):
-    result = secret_run("dev", {"oncall": {"webhookUrl": WEBHOOK}})
+needs_amtool = pytest.mark.skipif(shutil.which("amtool") is None, reason="amtool missing (make test installs it)")
+
+
+def assert_amtool_accepts(tmp_path, text: str) -> None:
     path = tmp_path / "alertmanager.yaml"
-    path.write_text(alertmanager_yaml(result))
+    path.write_text(text)
     check = subprocess.run(["amtool", "check-config", str(path)], capture_output=True, text=True, check=False)
     assert check.returncode == 0, check.stdout + check.stderr
 
 
-@pytest.mark.skipif(shutil.which("amtool") is None, reason="amtool missing (make test installs it)")
-def test_a_stack_file_with_encrypted_webhooks_still_checks_offline(tmp_path):
+def offline_config(tmp_path, stack: str, extra: str) -> str:
+    """What `make test` gives amtool for the stack file with `extra` config lines appended."""
     from tools.prom_files import alertmanager_config
 
     (tmp_path / "Pulumi.yaml").write_text((PROJECT_DIR / "Pulumi.yaml").read_text())
-    stack = (PROJECT_DIR / "Pulumi.dev.yaml").read_text()
-    stack += "  boutique:alertReceivers:\n    oncall:\n      webhookUrl:\n        secure: v1:AAAA\n"
-    (tmp_path / "Pulumi.dev.yaml").write_text(stack)
-    path = tmp_path / "alertmanager.yaml"
-    path.write_text(alertmanager_config("dev", tmp_path))
-    assert "secure" not in path.read_text() and "v1:AAAA" not in path.read_text()
-    check = subprocess.run(["amtool", "check-config", str(path)], capture_output=True, text=True, check=False)
-    assert check.returncode == 0, check.stdout + check.stderr
+    (tmp_path / f"Pulumi.{stack}.yaml").write_text((PROJECT_DIR / f"Pulumi.{stack}.yaml").read_text() + extra)
+    return alertmanager_config(stack, tmp_path)
 
 
-def external_receivers_run():
-    """prod (secretsMode external) with two receivers: their URLs live in the secrets manager."""
-    config, secret_keys = read_stack_config(PROJECT_DIR, "prod")
-    config["boutique:alertReceivers"] = json.dumps(
-        {"oncall": {"severities": ["critical"]}, "team-chat": {"sendResolved": False}}
-    )
-    return run_program(run, "prod", config, secret_keys)
+@needs_amtool
+def test_alertmanager_configuration_with_receivers_passes_amtool(tmp_path):
+    assert_amtool_accepts(tmp_path, alertmanager_yaml(secret_run("dev", {"oncall": {"webhookUrl": WEBHOOK}})))
+
+
+@needs_amtool
+def test_a_stack_file_with_encrypted_webhooks_still_checks_offline(tmp_path):
+    encrypted = "  boutique:alertReceivers:\n    oncall:\n      webhookUrl:\n        secure: v1:AAAA\n"
+    text = offline_config(tmp_path, "dev", encrypted)
+    assert "secure" not in text and "v1:AAAA" not in text
+    assert_amtool_accepts(tmp_path, text)
 
 
 def test_prod_receivers_urls_come_from_the_secrets_manager_into_the_configuration():
-    result = external_receivers_run()
+    # secretsMode external: the stack config names the receivers only.
+    result = secret_run("prod", {"oncall": {"severities": ["critical"]}, "team-chat": {"sendResolved": False}})
     objects = Objects(result)
     external = objects.get("ExternalSecret", "alertmanager-config")
     assert external["metadata"]["namespace"] == "monitoring"
@@ -352,20 +352,11 @@ def test_prod_receivers_urls_come_from_the_secrets_manager_into_the_configuratio
     assert not objects.kind("Secret")
 
 
-@pytest.mark.skipif(shutil.which("amtool") is None, reason="amtool missing (make test installs it)")
+@needs_amtool
 def test_the_external_configuration_template_passes_amtool(tmp_path):
-    from tools.prom_files import alertmanager_config
-
-    (tmp_path / "Pulumi.yaml").write_text((PROJECT_DIR / "Pulumi.yaml").read_text())
-    stack = (PROJECT_DIR / "Pulumi.prod.yaml").read_text()
-    stack += "  boutique:alertReceivers:\n    on-call:\n      severities: [critical]\n"
-    (tmp_path / "Pulumi.prod.yaml").write_text(stack)
-    text = alertmanager_config("prod", tmp_path)
+    text = offline_config(tmp_path, "prod", "  boutique:alertReceivers:\n    on-call:\n      severities: [critical]\n")
     assert "{{" not in text and "on-call" in text
-    path = tmp_path / "alertmanager.yaml"
-    path.write_text(text)
-    check = subprocess.run(["amtool", "check-config", str(path)], capture_output=True, text=True, check=False)
-    assert check.returncode == 0, check.stdout + check.stderr
+    assert_amtool_accepts(tmp_path, text)
 
 
 def test_a_receiver_url_lives_in_one_place_only(catalog):

@@ -20,6 +20,7 @@ OFFICIAL = {
     "base": "https://istio-release.storage.googleapis.com/charts",
     "istiod": "https://istio-release.storage.googleapis.com/charts",
     "gateway": "https://istio-release.storage.googleapis.com/charts",
+    "cni": "https://istio-release.storage.googleapis.com/charts",
     "cert-manager": "https://charts.jetstack.io",
     "external-secrets": "https://charts.external-secrets.io",
     "kube-prometheus-stack": "https://prometheus-community.github.io/helm-charts",
@@ -58,6 +59,7 @@ def test_each_operator_runs_in_its_own_namespace(prod):
     assert by_name == {
         "istio-base": "istio-system",
         "istiod": "istio-system",
+        "istio-cni": "istio-system",
         "istio-ingress": "istio-ingress",
         "cert-manager": "cert-manager",
         "external-secrets": "external-secrets",
@@ -106,10 +108,22 @@ def test_istio_charts_install_in_order(prod):
     istiod = next(r for r in run.of_type(HELM_RELEASE) if r.inputs["name"] == "istiod")
     ingress = next(r for r in run.of_type(HELM_RELEASE) if r.inputs["name"] == "istio-ingress")
     assert _urn_of_release(run, "istio-base") in istiod.dependencies
+    assert _urn_of_release(run, "istio-cni") in istiod.dependencies  # injected pods need the node agent
     assert _urn_of_release(run, "istiod") in ingress.dependencies
     gateway_crds = run.of_type("kubernetes:yaml/v2:ConfigFile")[0].urn
     assert gateway_crds in istiod.dependencies
     assert ingress.inputs["values"]["service"]["type"] == "LoadBalancer"  # prod: frontendExposure LoadBalancer
+
+
+def test_istio_runs_sidecars_the_restricted_namespaces_admit(prod):
+    """The shop's and the gateway's namespaces enforce Pod Security `restricted`: no NET_ADMIN
+    init container (the CNI agent redirects traffic instead), seccomp on Istio's gateway pods."""
+    values = next(release(r) for r in prod.run.of_type(HELM_RELEASE) if r.inputs["name"] == "istiod")["values"]
+    assert values["cni"] == {"enabled": True}
+    assert values["gateways"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert values["autoscaleMin"] == 2  # Istio 1.30's charts take it at the top level, not under `pilot`
+    cni = next(release(r) for r in prod.run.of_type(HELM_RELEASE) if r.inputs["name"] == "istio-cni")
+    assert cni["values"]["global"]["hub"] == values["global"]["hub"]
 
 
 def _registered_owners() -> dict[str, list]:

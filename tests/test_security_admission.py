@@ -9,6 +9,7 @@ from typing import Any
 import celpy
 import pytest
 
+from boutique.render import HELM_RELEASE
 from tests.security_stacks import MESH_GATEWAY, variant
 
 
@@ -169,11 +170,12 @@ def test_nodeport_services_are_refused(dev):
 
 
 def test_in_the_mesh_the_injected_proxy_is_admitted():
-    rule = policies(variant("prod", MESH_GATEWAY))["allowed-registries"]
-    frontend = variant("prod", MESH_GATEWAY).get("Deployment", "frontend")
-    injected = copy.deepcopy(frontend)
-    injected["spec"]["template"]["spec"]["containers"].append(
-        {"name": "istio-proxy", "image": "docker.io/istio/proxyv2:1.27.1"}
-    )
+    objects = variant("prod", MESH_GATEWAY)
+    rule = policies(objects)["allowed-registries"]
+    # The proxy comes from the hub the platform installs Istio with.
+    istiod = next(r for r in objects.run.of_type(HELM_RELEASE) if r.inputs["name"] == "istiod")
+    hub = istiod.inputs["values"]["global"]["hub"]
+    injected = copy.deepcopy(objects.get("Deployment", "frontend"))
+    injected["spec"]["template"]["spec"]["containers"].append({"name": "istio-proxy", "image": f"{hub}/proxyv2:1.30.3"})
     assert rule.admits(injected)
     assert not policies(variant("dev", ()))["allowed-registries"].admits(injected)

@@ -4,6 +4,7 @@ what the stack runs at full scale."""
 from __future__ import annotations
 
 from boutique.model import cpu_cores, memory_bytes
+from boutique.render import HELM_RELEASE
 from tests.conftest import run_stack
 from tests.security_stacks import MESH_GATEWAY, PLAIN_LOAD_BALANCER, variant
 
@@ -53,6 +54,9 @@ def test_quota_covers_full_scale_with_the_configured_headroom(dev, prod):
             need = _demand(objects, "memory", kind, mesh) * 1.5
             assert need - 1e-3 <= memory_bytes(hard[f"{kind}.memory"]) <= need + 2**20
         assert int(hard["pods"]) == -(-sum(n for n, _ in _pods(objects)) * 3 // 2)
+    # The proxy counted above is the one prod installs Istio with.
+    istiod = next(r for r in prod.run.of_type(HELM_RELEASE) if r.inputs["name"] == "istiod")
+    assert istiod.inputs["values"]["global"]["proxy"]["resources"] == PROXY
     assert plain_prod.kind("ResourceQuota")[0]["spec"]["hard"]["services.loadbalancers"] == "1"
     assert dev.kind("ResourceQuota")[0]["spec"]["hard"]["services.loadbalancers"] == "0"
     assert dev.kind("ResourceQuota")[0]["spec"]["hard"]["persistentvolumeclaims"] == "0"
