@@ -5,8 +5,8 @@ Prints one table (Markdown, for the README's "Performance" section):
 - `render --stack prod`: wall time and peak memory of the whole command, in a fresh process, as a
   developer or CI runs it (best of `--repeat`);
 - the prod stack's program over synthetic catalogs of 11, 50, 200 and 500 services (the shop's own
-  catalog plus generated services that call one another): program run time under mocks, resources
-  registered and time per service, each size in a fresh process;
+  catalog plus generated services that call one another): program run time under mocks (wall and
+  CPU), resources registered and CPU time per service, each size in a fresh process;
 - the longest dependency chain in the rendered `resources.json`: how many sequential waves of
   resource operations `pulumi up` needs (dependencies plus parent edges, as the engine orders them).
 
@@ -77,10 +77,10 @@ def measure_program(size: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "services.yaml"
         path.write_text(yaml.safe_dump(synthetic_catalog(size), sort_keys=False), encoding="utf-8")
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         result = run_program(lambda: run(path), STACK, config, secret_keys)
-        seconds = time.perf_counter() - started
-    return {"size": size, "seconds": seconds, "resources": len(result.resources)}
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    return {"size": size, "seconds": seconds, "cpu": cpu, "resources": len(result.resources)}
 
 
 # --- render of the real stack --------------------------------------------------------------------
@@ -167,26 +167,28 @@ def main() -> int:
         out = Path(scratch) / STACK
         renders = [measure_render(out) for _ in range(args.repeat)]
         graph = json.loads((out / "resources.json").read_text(encoding="utf-8"))
-    wall = min(r[0] for r in renders)
+    render_wall = min(r[0] for r in renders)
     peak = min(r[1] for r in renders)
-    rows.append(("render --stack prod: wall time", f"{wall:.2f} s", "< 3 s"))
+    rows.append(("render --stack prod: wall time", f"{render_wall:.2f} s", "< 3 s"))
     rows.append(("render --stack prod: peak memory", f"{peak:.0f} MiB", ""))
 
     per_service = []
     for size in args.sizes:
-        best = min((run_in_fresh_process(size) for _ in range(args.repeat)), key=lambda m: m["seconds"])
-        ms = best["seconds"] / size * 1000
-        per_service.append(ms)
-        target = "< 15 s" if size == max(args.sizes) else ""
+        runs = [run_in_fresh_process(size) for _ in range(args.repeat)]
+        wall = min(r["seconds"] for r in runs)
+        cpu = min(r["cpu"] for r in runs)
+        per_service.append(cpu / size * 1000)
         rows.append(
             (
                 f"program, {size} services",
-                f"{best['seconds']:.2f} s, {best['resources']} resources, {ms:.1f} ms/service",
-                target,
+                f"{wall:.2f} s wall ({cpu:.2f} s CPU), {runs[0]['resources']} resources, "
+                f"{per_service[-1]:.1f} ms CPU/service",
+                "< 15 s" if size == max(args.sizes) else "",
             )
         )
+    # CPU time: on a shared machine wall time also measures the neighbours.
     spread = (max(per_service) - min(per_service)) / statistics.mean(per_service) * 100
-    rows.append(("time per service: spread (max - min) / mean", f"{spread:.0f} %", "<= 30 %"))
+    rows.append(("CPU time per service: spread (max - min) / mean", f"{spread:.0f} %", "<= 30 %"))
 
     own = longest_chain(graph, leave_out={HELM_RELEASE})
     everything = longest_chain(graph)
