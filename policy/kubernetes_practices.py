@@ -47,16 +47,19 @@ REPLICATED_KINDS = {"Deployment", "StatefulSet", "ReplicaSet", "ReplicationContr
 EXACT_VERSION = re.compile(r"^v?\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")
 DIGEST = re.compile(r"@sha256:[a-f0-9]{64}$")
 # Names that hold a credential (env vars, Helm values, ConfigMap keys); `existingSecret`,
-# `passwordSecretName`, `tokenSecretRef` name a Secret and hold none, so they do not match.
+# `passwordSecretName`, `tokenSecretRef`, `passwordKey` name a Secret or a key and hold none, so
+# they do not match. (`secretKey` is left out too: in Helm values it usually names a key.)
 SECRET_NAME = re.compile(
-    r"(password|passwd|token|apikey|api_key|secretkey|secret_key|privatekey|private_key|"
-    r"clientsecret|client_secret|accesskey|access_key|credentials?)$",
+    r"(password|passwd|token|apikey|api_key|secret_key|privatekey|private_key|"
+    r"clientsecret|client_secret|accesskey|access_key)$",
     re.IGNORECASE,
 )
-# A credential written into a connection string or flag: `...,password=hunter2`. A `$(VAR)`
-# reference (expanded by the kubelet from a Secret-backed variable) is fine.
-EMBEDDED_PASSWORD = re.compile(r"(?i)\b(?:password|passwd|requirepass)[=:\s]+(?!\$\()([^\s,;&]+)")
-VAR_REFERENCE = re.compile(r"^\$\([A-Za-z_][A-Za-z0-9_]*\)$|^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
+# A credential written into a connection string, a flag or a config file: `...,password=hunter2`,
+# `--requirepass hunter2`, `password: hunter2`.
+EMBEDDED_PASSWORD = re.compile(r"(?i)\b(?:password|passwd|requirepass)(?:=|:|\s)\s*([^\s,;&]+)")
+# Where the value comes from elsewhere: `$(VAR)` (the kubelet expands Secret-backed env vars),
+# `${VAR}`, `$VAR` or Grafana's `$__env{VAR}`.
+REFERENCE = re.compile(r"^(\$\(\w+\)|\$\{\w+\}|\$\w+|\$__\w+\{\w+\})$")
 
 
 # --- how values arrive ---------------------------------------------------------------------------
@@ -353,12 +356,15 @@ no_node_port = ResourceValidationPolicy(
 
 
 def _plain_credential(value: Any) -> bool:
-    """A literal credential: a non-empty string that is neither a secret nor a variable reference."""
-    return isinstance(value, str) and value.strip() != "" and not is_secret(value) and not VAR_REFERENCE.match(value)
+    """A literal credential: a string with something in it that is neither a secret nor a reference."""
+    if not isinstance(value, str) or is_secret(value):
+        return False
+    bare = value.strip().strip("'\"")
+    return bare != "" and not REFERENCE.match(bare)
 
 
 def _embedded_password(text: Any) -> bool:
-    return isinstance(text, str) and EMBEDDED_PASSWORD.search(text) is not None
+    return isinstance(text, str) and any(_plain_credential(m) for m in EMBEDDED_PASSWORD.findall(text))
 
 
 def _secret_values(props: Mapping[str, Any]) -> Iterator[str]:

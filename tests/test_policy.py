@@ -8,16 +8,20 @@ installs, so a stack that grows new kinds of objects is checked here as it grows
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
 from typing import Any
 
+import grpc
 import pytest
-from google.protobuf import struct_pb2
+from google.protobuf import empty_pb2, struct_pb2
 from pulumi.runtime import rpc
-from pulumi.runtime.proto import analyzer_pb2
+from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 from pulumi_policy import EnforcementLevel
 from pulumi_policy import policy as sdk
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError
 
+from boutique.program import PROJECT_DIR
 from boutique.render import REDACTED
 from policy import kubernetes_practices as kp
 
@@ -244,6 +248,26 @@ def test_no_literal_credentials_in_env_commands_or_config_maps():
     assert "data.adminPassword holds a credential" in violations(kp.no_plaintext_secrets, config)[0]
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "elasticsearch.password: ${ES_PASSWORD}",  # filled in from the environment
+        "password: $__env{GRAFANA_PASSWORD}",
+        'password: ""',
+        "auth: --password-file /etc/auth/password",
+    ],
+)
+def test_references_to_credentials_are_not_credentials(text):
+    config = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "c", "namespace": "shop"},
+        "data": {"app.conf": text},
+    }
+    path = {"name": "GOOGLE_APPLICATION_CREDENTIALS", "value": "/var/secrets/google/key.json"}
+    assert violations(kp.no_plaintext_secrets, config, workload(containers=[container(env=[path])])) == []
+
+
 def release(version: Any = "1.2.3", values: dict[str, Any] | None = None) -> kp.Resource:
     props = {"name": "tool", "chart": "tool", "version": version, "values": values or {}}
     return kp.Resource(HELM, "urn:pulumi:s::p::kubernetes:helm.sh/v3:Release::tool", "tool", props)
@@ -392,3 +416,32 @@ def test_unknown_values_during_preview_stop_a_policy_the_sdk_way():
     body = workload(containers=[container(image=UNKNOWN_STRING_VALUE)])
     with pytest.raises(UnknownValueError):
         kp.check([k8s(body)], [kp.pinned_images])
+
+
+def test_the_pack_process_serves_every_policy_and_keeps_secrets(tmp_path):
+    """`python -m pulumi.policy <engine> policy/` is how the CLI starts a Python pack."""
+    pack = subprocess.Popen(
+        [sys.executable, "-u", "-m", "pulumi.policy", "127.0.0.1:1", str(PROJECT_DIR / "policy")],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        port = pack.stdout.readline().strip()
+        assert port.isdigit(), pack.stderr.read()
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            analyzer = analyzer_pb2_grpc.AnalyzerStub(channel)
+            info = analyzer.GetAnalyzerInfo(empty_pb2.Empty(), timeout=10)
+            assert info.name == kp.PACK_NAME
+            assert {p.name for p in info.policies} == {p.name for p in kp.POLICIES}
+            properties = struct_pb2.Struct()
+            properties.update(secret(password=rpc.wrap_rpc_secret("hunter2"), user="admin"))
+            request = analyzer_pb2.AnalyzeRequest(
+                urn="urn:x", type="kubernetes:core/v1:Secret", name="x", properties=properties
+            )
+            (diagnostic,) = analyzer.Analyze(request, timeout=10).diagnostics
+            assert "stringData.user is not a Pulumi secret" in diagnostic.message
+    finally:
+        pack.kill()
+        pack.wait()
