@@ -7,7 +7,7 @@ STACK ?= dev
 STACKS := dev prod
 K8S_VERSIONS := 1.30.0 1.35.0
 
-.PHONY: render test lint unit renders validate checkov prom-tools promcheck clean
+.PHONY: render test lint actionlint unit renders validate checkov prom-tools promcheck clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,10 +25,14 @@ $(CHECKOV_VENV)/.installed:
 render: $(BIN)/.installed
 	$(BIN)/python -m boutique render --stack $(STACK) --out build/$(STACK)
 
-test: lint prom-tools unit renders validate checkov promcheck
+test: lint actionlint prom-tools unit renders validate checkov promcheck
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
+
+# GitHub workflows (.github/): actionlint, with shellcheck on every `run:` script.
+actionlint: $(BIN)/.installed
+	$(BIN)/actionlint -shellcheck $(BIN)/shellcheck
 
 unit: $(BIN)/.installed
 	$(BIN)/python -m pytest -q tests

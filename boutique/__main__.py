@@ -1,4 +1,8 @@
-"""`python -m boutique render --stack dev --out build/dev`: the program, offline, as files."""
+"""`python -m boutique render --stack dev --out build/dev`: the program, offline, as files.
+
+Also `graph` (the service call graph) and `diff` (what changes between two stacks, or between a
+rendered directory and a stack).
+"""
 
 from __future__ import annotations
 
@@ -6,27 +10,41 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from boutique.errors import InputError
 
+if TYPE_CHECKING:
+    from boutique.mockrun import Run
 
-def _render(args: argparse.Namespace) -> int:
+
+def _catalog_path(args: argparse.Namespace) -> Path:
+    from boutique.program import CATALOG_FILE
+
+    return Path(args.catalog) if args.catalog else CATALOG_FILE
+
+
+def _run_stack(stack: str, catalog_path: Path) -> Run:
+    """The program as `pulumi up -s <stack>` runs it, under mocks."""
     # Imported here so `--help` and input errors stay fast.
-    from boutique import render
     from boutique.catalog import load_catalog
     from boutique.mockrun import run_program
-    from boutique.program import CATALOG_FILE, PROJECT_DIR, run
+    from boutique.program import PROJECT_DIR, run
     from boutique.settings import settings_from_config
     from boutique.stackconfig import read_stack_config
 
-    started = time.perf_counter()
-    catalog_path = Path(args.catalog) if args.catalog else CATALOG_FILE
     # Validate everything first: bad input registers nothing and writes nothing.
     catalog = load_catalog(catalog_path)
-    config, secret_keys = read_stack_config(PROJECT_DIR, args.stack)
-    settings_from_config(args.stack, config, catalog)
+    config, secret_keys = read_stack_config(PROJECT_DIR, stack)
+    settings_from_config(stack, config, catalog)
+    return run_program(lambda: run(catalog_path), stack, config, secret_keys)
 
-    result = run_program(lambda: run(catalog_path), args.stack, config, secret_keys)
+
+def _render(args: argparse.Namespace) -> int:
+    from boutique import render
+
+    started = time.perf_counter()
+    result = _run_stack(args.stack, _catalog_path(args))
     kinds = render.write(result, Path(args.out))
     elapsed = time.perf_counter() - started
     print(f"rendered stack {args.stack} into {args.out} in {elapsed:.2f}s:")
@@ -34,6 +52,30 @@ def _render(args: argparse.Namespace) -> int:
         print(f"  {count:4d}  {kind}")
     print(f"  {sum(kinds.values()):4d}  objects, {len(result.resources)} Pulumi resources")
     return 0
+
+
+def _graph(args: argparse.Namespace) -> int:
+    from boutique import graph
+    from boutique.catalog import load_catalog
+
+    sys.stdout.write(graph.draw(load_catalog(_catalog_path(args)), args.format))
+    return 0
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from boutique import diff
+
+    stacks = args.stack or []
+    if args.dir and len(stacks) == 1:
+        old = diff.side_of_dir(Path(args.dir))
+        new = diff.side_of_run(_run_stack(stacks[0], _catalog_path(args)), f"stack {stacks[0]}")
+    elif not args.dir and len(stacks) == 2:
+        old, new = (diff.side_of_run(_run_stack(s, _catalog_path(args)), f"stack {s}") for s in stacks)
+    else:
+        raise InputError("diff takes two stacks (--stack A --stack B) or a directory and a stack (--dir DIR --stack S)")
+    report = diff.compare(old, new)
+    sys.stdout.write(diff.format_report(report))
+    return 1 if args.exit_code and report.differs else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,6 +86,18 @@ def main(argv: list[str] | None = None) -> int:
     render.add_argument("--out", required=True, help="output directory (replaced)")
     render.add_argument("--catalog", help="catalog file (default: services.yaml)")
     render.set_defaults(handler=_render)
+    graph = commands.add_parser("graph", help="print the service call graph from the catalog")
+    graph.add_argument("--format", choices=("mermaid", "dot"), default="mermaid", help="default: mermaid")
+    graph.add_argument("--catalog", help="catalog file (default: services.yaml)")
+    graph.set_defaults(handler=_graph)
+    diff = commands.add_parser(
+        "diff", help="objects added, removed and changed, field by field: two stacks, or a rendered dir and a stack"
+    )
+    diff.add_argument("--stack", action="append", help="stack name; give two, or one with --dir")
+    diff.add_argument("--dir", help="a directory `render` wrote (the old side)")
+    diff.add_argument("--catalog", help="catalog file (default: services.yaml)")
+    diff.add_argument("--exit-code", action="store_true", help="exit 1 when anything differs")
+    diff.set_defaults(handler=_diff)
     args = parser.parse_args(argv)
     try:
         return args.handler(args)

@@ -7,8 +7,10 @@ registration is recorded with its parent and dependencies.
 
 from __future__ import annotations
 
+import gc
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -128,6 +130,24 @@ def run_program(
             if _sync_await(output.is_secret()):
                 run.secret_outputs.add(key)
 
-    _sync_await(run_pulumi_func(body))
+    with _young_collections_only():
+        _sync_await(run_pulumi_func(body))
     run.resources.sort(key=lambda r: r.urn)
     return run
+
+
+@contextmanager
+def _young_collections_only() -> Iterator[None]:
+    """No full garbage collections while a program runs.
+
+    Every resource's inputs, outputs and futures live until the program ends, so each full
+    collection walks all of them again and finds nothing to free: with the default thresholds a
+    500-service catalog spent a third of its run there, and run time grew faster than the catalog.
+    Young collections still free the short-lived cycles.
+    """
+    young, middle, full = gc.get_threshold()
+    gc.set_threshold(young, middle, 1_000_000)
+    try:
+        yield
+    finally:
+        gc.set_threshold(young, middle, full)

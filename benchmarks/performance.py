@@ -1,0 +1,205 @@
+"""Performance of the program under mocks: `venv/bin/python benchmarks/performance.py`.
+
+Prints one table (Markdown, for the README's "Performance" section):
+
+- `render --stack prod`: wall time and peak memory of the whole command, in a fresh process, as a
+  developer or CI runs it (best of `--repeat`);
+- the prod stack's program over synthetic catalogs of 11, 50, 200 and 500 services (the shop's own
+  catalog plus generated services that call one another): program run time under mocks (wall and
+  CPU), resources registered and CPU time per service, each size in a fresh process;
+- the longest dependency chain in the rendered `resources.json`: how many sequential waves of
+  resource operations `pulumi up` needs (dependencies plus parent edges, as the engine orders them).
+
+A benchmark, not a test: numbers depend on the machine. The README states the targets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Collection, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+SIZES = (11, 50, 200, 500)
+STACK = "prod"
+HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+COMPONENT_TYPES = {"kubernetes:helm.sh/v4:Chart", "kubernetes:yaml/v2:ConfigGroup", "kubernetes:yaml/v2:ConfigFile"}
+
+
+# --- synthetic catalogs --------------------------------------------------------------------------
+
+
+def synthetic_catalog(size: int, seed: int = 6) -> dict[str, Any]:
+    """The shop's catalog grown to `size` services: each added one is a gRPC backend calling up to
+    three services added before it, so the call graph stays acyclic and as deep as it gets.
+    """
+    catalog = yaml.safe_load((PROJECT_DIR / "services.yaml").read_text(encoding="utf-8"))
+    services: dict[str, Any] = catalog["services"]
+    if size < len(services):
+        raise SystemExit(f"the shop alone has {len(services)} services; ask for at least that many")
+    template = services["paymentservice"]
+    rng = random.Random(seed)  # noqa: S311 - a reproducible catalog, nothing secret
+    added: list[str] = []
+    for index in range(size - len(services)):
+        name = f"synthetic-{index:04d}"
+        callees = rng.sample(added, k=min(len(added), rng.randint(0, 3)))
+        services[name] = {
+            **template,
+            "description": "A generated backend for the performance benchmark.",
+            "calls": {f"CALLEE_{i}_ADDR": callee for i, callee in enumerate(callees)},
+        }
+        added.append(name)
+    return catalog
+
+
+def measure_program(size: int) -> dict[str, Any]:
+    """Run the prod program over a synthetic catalog of `size` services (in this process)."""
+    sys.path.insert(0, str(PROJECT_DIR))
+    from boutique.mockrun import run_program
+    from boutique.program import run
+    from boutique.stackconfig import read_stack_config
+
+    config, secret_keys = read_stack_config(PROJECT_DIR, STACK)
+    # Warm up on the shop's own catalog: pulumi_kubernetes loads its modules on first use, a cost
+    # every run pays once (the render row shows it) that would otherwise swamp the small sizes.
+    run_program(run, STACK, config, secret_keys)
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "services.yaml"
+        path.write_text(yaml.safe_dump(synthetic_catalog(size), sort_keys=False), encoding="utf-8")
+        started, cpu_started = time.perf_counter(), time.process_time()
+        result = run_program(lambda: run(path), STACK, config, secret_keys)
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    return {"size": size, "seconds": seconds, "cpu": cpu, "resources": len(result.resources)}
+
+
+# --- render of the real stack --------------------------------------------------------------------
+
+
+def measure_render(out: Path) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB) of `python -m boutique render --stack prod`, as a child process."""
+    command = [sys.executable, "-m", "boutique", "render", "--stack", STACK, "--out", str(out)]
+    started = time.perf_counter()
+    child = subprocess.Popen(command, cwd=PROJECT_DIR, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - started
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        raise SystemExit(f"render failed with exit code {child.returncode}")
+    return seconds, usage.ru_maxrss / 1024  # Linux reports KiB
+
+
+# --- dependency chain ----------------------------------------------------------------------------
+
+
+def is_component(resource_type: str) -> bool:
+    """Components (ours, and remote ones that expand into children) cost no wave of their own."""
+    return resource_type.startswith("boutique:") or resource_type in COMPONENT_TYPES
+
+
+def longest_chain(resources: Iterable[Mapping[str, Any]], leave_out: Collection[str] = ()) -> list[str]:
+    """The longest sequence of resource operations `pulumi up` must run one after another.
+
+    A resource starts once its dependencies and its parent are registered; a component registers
+    at once but only after its own dependencies, which it thereby passes on to its children.
+    Resources of a type in `leave_out`, and everything waiting on them, are left out.
+    """
+    by_urn = {r["urn"]: r for r in resources}
+    memo: dict[str, list[str] | None] = {}
+
+    def chain(urn: str) -> list[str] | None:  # None: left out
+        if urn not in by_urn:  # the root Stack is not recorded
+            return []
+        if urn not in memo:
+            resource = by_urn[urn]
+            before = [chain(u) for u in [*resource["dependencies"], resource["parent"]] if u]
+            if resource["type"] in leave_out or any(c is None for c in before):
+                memo[urn] = None
+            else:
+                longest = max(before, key=len, default=[])
+                own = (
+                    []
+                    if is_component(resource["type"])
+                    else [f"{resource['type'].rsplit(':', 1)[-1]} {resource['name']}"]
+                )
+                memo[urn] = [*longest, *own]
+        return memo[urn]
+
+    return max((c for c in map(chain, by_urn) if c is not None), key=len, default=[])
+
+
+# --- the table -----------------------------------------------------------------------------------
+
+
+def run_in_fresh_process(size: int) -> dict[str, Any]:
+    output = subprocess.run(
+        [sys.executable, __file__, "--program-only", str(size)],
+        cwd=PROJECT_DIR,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return json.loads(output)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES), help="catalog sizes (services)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the best is reported")
+    parser.add_argument("--program-only", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.program_only:
+        print(json.dumps(measure_program(args.program_only)))
+        return 0
+
+    rows = []
+    with tempfile.TemporaryDirectory() as scratch:
+        out = Path(scratch) / STACK
+        renders = [measure_render(out) for _ in range(args.repeat)]
+        graph = json.loads((out / "resources.json").read_text(encoding="utf-8"))
+    render_wall = min(r[0] for r in renders)
+    peak = min(r[1] for r in renders)
+    rows.append(("render --stack prod: wall time", f"{render_wall:.2f} s", "< 3 s"))
+    rows.append(("render --stack prod: peak memory", f"{peak:.0f} MiB", ""))
+
+    per_service = []
+    for size in args.sizes:
+        runs = [run_in_fresh_process(size) for _ in range(args.repeat)]
+        wall = min(r["seconds"] for r in runs)
+        cpu = min(r["cpu"] for r in runs)
+        per_service.append(cpu / size * 1000)
+        rows.append(
+            (
+                f"program, {size} services",
+                f"{wall:.2f} s wall ({cpu:.2f} s CPU), {runs[0]['resources']} resources, "
+                f"{per_service[-1]:.1f} ms CPU/service",
+                "< 15 s" if size == max(args.sizes) else "",
+            )
+        )
+    # CPU time: on a shared machine wall time also measures the neighbours.
+    spread = (max(per_service) - min(per_service)) / statistics.mean(per_service) * 100
+    rows.append(("CPU time per service: spread (max - min) / mean", f"{spread:.0f} %", "<= 30 %"))
+
+    own = longest_chain(graph, leave_out={HELM_RELEASE})
+    everything = longest_chain(graph)
+    rows.append(("longest dependency chain (waves), shop's own", f"{len(own)}: {' → '.join(own)}", "<= 4"))
+    rows.append(("longest dependency chain, with operators", f"{len(everything)}: {' → '.join(everything)}", "<= 5"))
+
+    print("| measure | result | target |\n|---|---|---|")
+    for measure, result, target in rows:
+        print(f"| {measure} | {result} | {target} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

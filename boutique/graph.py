@@ -1,0 +1,91 @@
+"""The service call graph, drawn from the catalog: `python -m boutique graph [--format mermaid|dot]`.
+
+Nodes are the catalog's services and stores (optional services marked as such); each edge is one
+`calls` entry, labelled with the protocol and port the caller uses. Nothing here is written by hand,
+so the README's diagram is whatever this prints (a test compares them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from boutique.catalog import Catalog
+
+FORMATS = ("mermaid", "dot")
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    store: bool
+    optional: bool
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} (optional)" if self.optional else self.name
+
+
+@dataclass(frozen=True)
+class Edge:
+    caller: str
+    callee: str
+    label: str  # e.g. `grpc :3550`
+
+
+def nodes(catalog: Catalog) -> list[Node]:
+    found = [Node(name, store=False, optional=s.optional) for name, s in catalog.services.items()]
+    return found + [Node(name, store=True, optional=False) for name in catalog.stores]
+
+
+def _protocol(catalog: Catalog, name: str) -> str:
+    if name in catalog.stores:
+        return catalog.stores[name].engine
+    ports = catalog.services[name].ports
+    return ports.protocol if ports else "tcp"
+
+
+def edges(catalog: Catalog) -> list[Edge]:
+    """Every caller → callee pair, in catalog order of the caller, then by callee."""
+    order = {node.name: index for index, node in enumerate(nodes(catalog))}
+    return [
+        Edge(caller, callee, f"{_protocol(catalog, callee)} :{catalog.port_of(callee)}")
+        for caller, callee in sorted(catalog.edges(), key=lambda e: (order[e[0]], order[e[1]]))
+    ]
+
+
+def _mermaid_id(name: str) -> str:
+    return name.replace("-", "_")  # a hyphen would read as part of an arrow
+
+
+def mermaid(catalog: Catalog) -> str:
+    lines = ["flowchart LR"]
+    for node in nodes(catalog):
+        shape = '[("{}")]' if node.store else '["{}"]'
+        lines.append(f"  {_mermaid_id(node.name)}{shape.format(node.label)}")
+    for edge in edges(catalog):
+        lines.append(f"  {_mermaid_id(edge.caller)} -->|{edge.label}| {_mermaid_id(edge.callee)}")
+    optional = [_mermaid_id(n.name) for n in nodes(catalog) if n.optional]
+    if optional:
+        lines.append("  classDef optional stroke-dasharray: 5 5")
+        lines.append(f"  class {','.join(optional)} optional")
+    return "\n".join(lines) + "\n"
+
+
+def dot(catalog: Catalog) -> str:
+    lines = [f'digraph "{catalog.part_of}" {{', "  rankdir=LR;", "  node [shape=box];"]
+    for node in nodes(catalog):
+        attributes = []
+        if node.store:
+            attributes.append("shape=cylinder")
+        if node.optional:
+            attributes.append("style=dashed")
+        attributes.append(f'label="{node.label}"')
+        lines.append(f'  "{node.name}" [{", ".join(attributes)}];')
+    for edge in edges(catalog):
+        lines.append(f'  "{edge.caller}" -> "{edge.callee}" [label="{edge.label}"];')
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def draw(catalog: Catalog, format_: str = "mermaid") -> str:
+    return {"mermaid": mermaid, "dot": dot}[format_](catalog)

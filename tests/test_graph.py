@@ -1,0 +1,74 @@
+"""`python -m boutique graph`: the call graph drawn from the catalog, and the README's copy of it."""
+
+from __future__ import annotations
+
+import re
+
+from boutique import graph
+from boutique.__main__ import main
+from boutique.catalog import load_catalog
+from boutique.program import CATALOG_FILE, PROJECT_DIR
+
+EDGE = re.compile(r"^  (\S+) -->\|(\w+) :(\d+)\| (\S+)$")
+
+
+def mermaid_edges(text: str) -> dict[tuple[str, str], tuple[str, int]]:
+    found = {}
+    for line in text.splitlines():
+        match = EDGE.match(line)
+        if match:
+            caller, protocol, port, callee = match.groups()
+            found[(caller, callee)] = (protocol, int(port))
+    return found
+
+
+def test_mermaid_draws_every_call_of_the_catalog_with_the_callers_port(catalog):
+    drawn = mermaid_edges(graph.mermaid(catalog))
+    expected = {(a.replace("-", "_"), b.replace("-", "_")) for a, b in catalog.edges()}
+    assert set(drawn) == expected
+    for (_, callee), (_, port) in drawn.items():
+        assert port == catalog.port_of(callee.replace("_", "-"))
+    # Callers use the Service port: emailservice listens on 8080 behind Service port 5000.
+    assert drawn[("checkoutservice", "emailservice")] == ("grpc", 5000)
+    assert drawn[("cartservice", "redis_cart")] == ("redis", 6379)
+
+
+def test_stores_and_optional_services_are_marked(catalog):
+    text = graph.mermaid(catalog)
+    assert '  redis_cart[("redis-cart")]' in text
+    assert '  loadgenerator["loadgenerator (optional)"]' in text
+    assert "  class loadgenerator optional" in text
+    dot = graph.dot(catalog)
+    assert '"redis-cart" [shape=cylinder, label="redis-cart"];' in dot
+    assert '"loadgenerator" [style=dashed, label="loadgenerator (optional)"];' in dot
+
+
+def test_dot_has_the_same_edges(catalog):
+    dot = graph.dot(catalog)
+    pairs = set(re.findall(r'^  "([^"]+)" -> "([^"]+)"', dot, re.MULTILINE))
+    assert pairs == catalog.edges()
+    assert dot.startswith('digraph "online-boutique" {') and dot.rstrip().endswith("}")
+
+
+def test_the_cli_follows_the_catalog_it_is_given(tmp_path, capsys):
+    text = (PROJECT_DIR / "services.yaml").read_text()
+    text = text.replace(
+        "      AD_SERVICE_ADDR: adservice\n", "      AD_SERVICE_ADDR: adservice\n      PAY_ADDR: paymentservice\n"
+    )
+    changed = tmp_path / "services.yaml"
+    changed.write_text(text)
+    assert main(["graph", "--catalog", str(changed)]) == 0
+    assert mermaid_edges(capsys.readouterr().out)[("frontend", "paymentservice")] == ("grpc", 50051)
+    assert main(["graph", "--format", "dot", "--catalog", str(changed)]) == 0
+    assert '"frontend" -> "paymentservice" [label="grpc :50051"];' in capsys.readouterr().out
+
+
+def test_readme_service_graph_is_up_to_date():
+    readme = (PROJECT_DIR / "README.md").read_text()
+    section = readme.split("\n## Service graph\n", 1)
+    assert len(section) == 2, "README.md has no '## Service graph' section"
+    block = re.search(r"```mermaid\n(.*?)```", section[1], re.DOTALL)
+    assert block, "the Service graph section has no ```mermaid block"
+    assert block.group(1) == graph.mermaid(load_catalog(CATALOG_FILE)), (
+        "README.md's service graph is out of date: paste the output of `python -m boutique graph`"
+    )
