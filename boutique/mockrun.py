@@ -18,13 +18,17 @@ import pulumi
 from pulumi.runtime import mocks, rpc
 from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.config import set_all_config
+from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
+from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 PROJECT = "boutique"
 
 # Outputs a provider marks secret in its schema; the engine returns them as secrets.
 SECRET_OUTPUTS = {"random:index/randomPassword:RandomPassword": ("result", "bcryptHash")}
+# How a secret travels in a Struct: pulumi.runtime.rpc's signature key and value (no public name).
+_SECRET_SIG_KEY = rpc._special_sig_key
+_SECRET_SIG = rpc._special_secret_sig
 
 
 def fake_secret_value(name: str) -> str:
@@ -63,11 +67,9 @@ class Run:
 
 
 class _EngineMocks(pulumi.runtime.Mocks):
-    def __init__(self, pending: threading.local) -> None:
-        self.pending = pending
+    """Reads and calls (the program makes none); registrations are `_RecordingMonitor`'s own."""
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
-        self.pending.inputs = args.inputs
         state = dict(args.inputs)
         for key in SECRET_OUTPUTS.get(args.typ, ()):
             state[key] = rpc.wrap_rpc_secret(fake_secret_value(args.name))
@@ -78,29 +80,40 @@ class _EngineMocks(pulumi.runtime.Mocks):
 
 
 class _RecordingMonitor(mocks.MockMonitor):
-    """MockMonitor that also keeps each registration's parent and dependencies."""
+    """A MockMonitor that answers registrations as the engine would and records each one with its
+    parent and dependencies (MockResourceArgs has neither)."""
 
     def __init__(self, registrations: list[Registration]) -> None:
-        self.pending = threading.local()  # registrations run concurrently, one per thread
-        super().__init__(_EngineMocks(self.pending))
+        super().__init__(_EngineMocks())
         self.registrations = registrations
-        self.lock = threading.Lock()
+        self.lock = threading.Lock()  # registrations run concurrently, one per executor thread
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
-        self.pending.inputs = {}
-        response = super().RegisterResource(request)
-        if request.type != "pulumi:pulumi:Stack":
-            registration = Registration(
-                urn=response.urn,
-                type=request.type,
-                name=request.name,
-                custom=bool(request.custom),
-                parent=request.parent or None,
-                dependencies=sorted(set(request.dependencies)),
-                inputs=self.pending.inputs,
-            )
-            with self.lock:
-                self.registrations.append(registration)
+        if request.type == "pulumi:pulumi:Stack":
+            return super().RegisterResource(request)
+        _ensure_event_loop()  # deserialising a resource reference needs one on this thread
+        # The outputs echo the inputs, as MockMonitor's do; it gets there by deserialising the inputs
+        # and serialising them back, which cost as much as the rest of a mocked registration.
+        # Copying the request's Struct is the same message (null fields included, which the SDK drops
+        # when it reads outputs) at a fraction of the cost.
+        response = resource_pb2.RegisterResourceResponse(
+            urn=self.make_urn(request.parent, request.type, request.name),
+            id=f"{request.name}-id" if request.custom else "",
+            object=request.object,
+        )
+        for key in SECRET_OUTPUTS.get(request.type, ()):
+            response.object[key] = {_SECRET_SIG_KEY: _SECRET_SIG, "value": fake_secret_value(request.name)}
+        registration = Registration(
+            urn=response.urn,
+            type=request.type,
+            name=request.name,
+            custom=bool(request.custom),
+            parent=request.parent or None,
+            dependencies=sorted(set(request.dependencies)),
+            inputs=rpc.deserialize_properties(request.object),
+        )
+        with self.lock:
+            self.registrations.append(registration)
         return response
 
 
@@ -121,13 +134,16 @@ def run_program(
     mocks.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     set_all_config(config, list(secret_keys))
 
-    def body() -> None:
+    async def body() -> None:
         program()
+        # Awaited, not `_sync_await`ed: a nested `_sync_await` pumps the running loop and then refills
+        # its ready queue with as many cancelled handles as it found there (thousands once every
+        # resource is queued), once per output.
         root = runtime_settings.get_root_resource()
         for key, value in dict(root.outputs).items():
             output = pulumi.Output.from_input(value)
-            run.outputs[key] = _sync_await(output.future())
-            if _sync_await(output.is_secret()):
+            run.outputs[key] = await output.future()
+            if await output.is_secret():
                 run.secret_outputs.add(key)
 
     with _young_collections_only():
