@@ -156,7 +156,6 @@ def log_pipeline(catalog: Catalog, settings: Settings, crds: CrdOwners) -> LogPi
             fluentd_image=FluentdImage(versions.FLUENTD_IMAGE_REPOSITORY, versions.FLUENTD_IMAGE_TAG),
             fluentd_chart=versions.FLUENTD if "fluentd" in settings.operators else None,
             scrape_fluentd=settings.monitoring,
-            monitoring_depends_on=crds.owners_of("monitoring.coreos.com/v1"),
         ),
         crds,
     )

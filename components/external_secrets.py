@@ -102,14 +102,14 @@ def create_external_secrets(
     secrets: Sequence[ExternalSecretSpec],
     crds: CrdOwners,
 ) -> dict[str, CustomResource]:
-    """The SecretStore and its ServiceAccount, then an ExternalSecret per secret (by Secret name)."""
+    """The SecretStore and its ServiceAccount, and an ExternalSecret per secret (by Secret name)."""
     store_name = f"{prefix}-secret-store"
     provider, annotations = _provider(store.provider, store.settings, store_name)
     account = service_account(f"{prefix}-secret-store-sa", store_name, namespace, labels, owner, annotations)
     store_opts = pulumi.ResourceOptions.merge(
         crds.options(API_VERSION, parent=owner), pulumi.ResourceOptions(depends_on=[account])
     )
-    secret_store = CustomResource(
+    CustomResource(
         f"{prefix}-secretstore",
         api_version=API_VERSION,
         kind="SecretStore",
@@ -137,8 +137,10 @@ def create_external_secrets(
                     for prop in secret.properties
                 ],
             },
-            opts=pulumi.ResourceOptions.merge(
-                crds.options(API_VERSION, parent=owner), pulumi.ResourceOptions(depends_on=[secret_store])
-            ),
+            # Not after the SecretStore: it is named by a fixed string, and the operator syncs only once
+            # the store reports Ready (creating it first does not make it so: Pulumi does not await a
+            # custom resource's status), retrying until then. Waiting would add a wave before every
+            # workload that reads the Secret.
+            opts=crds.options(API_VERSION, parent=owner),
         )
     return created

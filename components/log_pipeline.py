@@ -10,13 +10,13 @@ lifecycle policy that Fluentd puts on the data stream it writes.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
 from pulumi_kubernetes.apiextensions import CustomResource
 
-from components.crds import CrdOwners
+from components.crds import MONITORING_API, CrdOwners
 from components.helm import ChartRef, release
 from components.kube import create_namespace, memory_bound_resources, name_of, object_meta, ownership_labels
 
@@ -32,6 +32,11 @@ KIBANA_SERVICE = f"{KIBANA}-kb-http"
 ES_USER = "elastic"
 DATA_STREAM = "kubernetes-logs"  # outside the built-in `logs-*-*` template, so our lifecycle policy applies
 CA_DIR = "/etc/fluent/es-ca"
+FLUENTD_RELEASE = "fluentd"
+# Fluentd's Prometheus endpoint (our config) and the name of its port on the chart's Service.
+METRICS_PORT = 24231
+METRICS_PATH = "/metrics"
+METRICS_PORT_NAME = "metrics"
 BUFFER_DIR = "/var/log/fluentd-buffers"  # on the node's /var/log (hostPath): survives pod restarts
 
 
@@ -59,7 +64,6 @@ class LogPipelineArgs:
     fluentd_image: FluentdImage
     fluentd_chart: ChartRef | None = None  # None: the cluster runs its own shipper
     scrape_fluentd: bool = False  # a ServiceMonitor for Fluentd's buffer and output metrics
-    monitoring_depends_on: Sequence[pulumi.Resource] = ()
 
 
 def directive(name: str, arg: str = "", params: Mapping[str, object] | None = None, *children: str) -> str:
@@ -106,7 +110,7 @@ def fluentd_config(namespace: str, retention_days: int) -> dict[str, str]:
                 "source",
                 "",
                 # Inside the pod: the kubelet's probes and Prometheus reach it on the pod IP.
-                {"@type": "prometheus", "bind": "0.0.0.0", "port": 24231, "metrics_path": "/metrics"},  # noqa: S104
+                {"@type": "prometheus", "bind": "0.0.0.0", "port": METRICS_PORT, "metrics_path": METRICS_PATH},  # noqa: S104
             ),
             directive("source", "", {"@type": "prometheus_output_monitor"}),
         ]
@@ -272,19 +276,21 @@ class LogPipeline(pulumi.ComponentResource):
             opts=with_namespace(KIBANA_API),
         )
         self.fluentd = None
+        self.fluentd_monitor: CustomResource | None = None
         if args.fluentd_chart is not None:
             self.fluentd = release(
                 f"{name}-fluentd",
-                "fluentd",
+                FLUENTD_RELEASE,
                 args.fluentd_chart,
                 ns_name,
                 self._fluentd_values(args),
                 self,
                 crds,
-                # Its credentials and CA exist once ECK has made Elasticsearch; a ServiceMonitor
-                # needs the monitoring CRDs.
-                depends_on=[self.elasticsearch, *(args.monitoring_depends_on if args.scrape_fluentd else [])],
+                # Its credentials and CA exist once ECK has made Elasticsearch.
+                depends_on=[self.elasticsearch],
             )
+            if args.scrape_fluentd:
+                self.fluentd_monitor = self._fluentd_monitor(name, args.fluentd_chart, ns_name, labels, crds)
 
         self.kibana_access: pulumi.Output[str] = pulumi.Output.from_input(
             f"kubectl -n {args.namespace} port-forward svc/{KIBANA_SERVICE} 5601, then https://localhost:5601 "
@@ -295,6 +301,36 @@ class LogPipeline(pulumi.ComponentResource):
             f"https://{ES_SERVICE}.{args.namespace}.svc:9200"
         )
         self.register_outputs({"kibana": self.kibana_access, "elasticsearch": self.elasticsearch_url})
+
+    def _fluentd_monitor(
+        self,
+        name: str,
+        chart: ChartRef,
+        namespace: pulumi.Input[str],
+        labels: Mapping[str, str],
+        crds: CrdOwners,
+    ) -> CustomResource:
+        """Scrapes the chart's Service (its selector labels: chart name, release name).
+
+        A resource of its own, so only it waits for the monitoring CRDs: the Fluentd Release, and
+        with it log shipping, no longer waits for the whole Prometheus stack to install.
+        """
+        return CustomResource(
+            f"{name}-fluentd-service-monitor",
+            api_version=MONITORING_API,
+            kind="ServiceMonitor",
+            metadata=object_meta(FLUENTD_RELEASE, namespace, labels),
+            spec={
+                "selector": {
+                    "matchLabels": {
+                        "app.kubernetes.io/name": chart.chart,
+                        "app.kubernetes.io/instance": FLUENTD_RELEASE,
+                    }
+                },
+                "endpoints": [{"port": METRICS_PORT_NAME, "path": METRICS_PATH, "interval": "30s"}],
+            },
+            opts=crds.options(MONITORING_API, parent=self),
+        )
 
     @staticmethod
     def _fluentd_values(args: LogPipelineArgs) -> dict[str, object]:
@@ -315,6 +351,8 @@ class LogPipeline(pulumi.ComponentResource):
             "volumeMounts": [{"name": "es-ca", "mountPath": CA_DIR, "readOnly": True}],
             "resources": memory_bound_resources("100m", "512Mi"),
             "fileConfigs": fluentd_config(args.namespace, args.retention_days),
-            "metrics": {"serviceMonitor": {"enabled": args.scrape_fluentd, "additionalLabels": {}}},
+            # Ours instead (_fluentd_monitor): the chart renders its ServiceMonitor only if the
+            # monitoring CRDs already exist when it installs, and silently leaves it out otherwise.
+            "metrics": {"serviceMonitor": {"enabled": False}},
             "dashboards": {"enabled": "true" if args.scrape_fluentd else "false"},
         }

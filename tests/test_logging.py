@@ -91,6 +91,33 @@ def test_fluentd_waits_for_elasticsearch(prod):
     )
 
 
+def test_fluentd_is_scraped_by_a_service_monitor_of_ours_and_only_that_waits_for_prometheus(prod):
+    run = prod.run
+    operator = run.named(HELM_RELEASE, "monitoring-kube-prometheus-stack").urn
+    shipper = fluentd(prod)
+    assert operator not in run.named(HELM_RELEASE, "logging-fluentd").dependencies
+    # The chart's own would be left out whenever the monitoring CRDs are not there yet.
+    assert shipper["values"]["metrics"]["serviceMonitor"]["enabled"] is False
+    monitor = prod.get("ServiceMonitor", "fluentd")
+    assert monitor["metadata"]["namespace"] == shipper["namespace"]
+    # The selector labels the chart puts on its Service: the chart's name and the release's.
+    assert monitor["spec"]["selector"]["matchLabels"] == {
+        "app.kubernetes.io/name": shipper["chart"],
+        "app.kubernetes.io/instance": shipper["name"],
+    }
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["port"] == "metrics"
+    assert f"metrics_path {endpoint['path']}" in shipper["values"]["fileConfigs"]["01_sources.conf"]
+    registration = run.named("kubernetes:monitoring.coreos.com/v1:ServiceMonitor", "logging-fluentd-service-monitor")
+    assert operator in registration.dependencies
+
+
+def test_without_monitoring_fluentd_is_not_scraped():
+    objects = Objects(run_stack("prod", {"monitoring": "false"}))
+    assert fluentd(objects)["values"]["metrics"]["serviceMonitor"]["enabled"] is False
+    assert not objects.kind("ServiceMonitor")
+
+
 def test_directive_nests_sections():
     text = directive("match", "**", {"@type": "null"}, directive("buffer", "", {"path": "/x"}))
     assert text == "<match **>\n  @type null\n  <buffer>\n    path /x\n  </buffer>\n</match>"
