@@ -7,8 +7,12 @@ from typing import Any
 
 import yaml
 
+# libyaml's parser when PyYAML has it (its wheels do): the same safe constructors, a tenth of the
+# time on a large catalog.
+_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-class _UniqueKeyLoader(yaml.SafeLoader):
+
+class _UniqueKeyLoader(_SafeLoader):
     pass
 
 
