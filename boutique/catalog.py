@@ -276,7 +276,15 @@ class Catalog(StrictModel):
         return f"{name}:{self.port_of(name)}"
 
     def callers_of(self, name: str) -> list[str]:
-        return sorted(caller for caller, s in self.services.items() if name in s.calls.values())
+        return self.callers().get(name, [])
+
+    def callers(self) -> dict[str, list[str]]:
+        """Every callee with its callers (sorted), in one pass over the graph: what a loop over all
+        services asks, rather than `callers_of` per service (a scan of every service each time)."""
+        callers: dict[str, set[str]] = {}
+        for caller, callee in self.edges():
+            callers.setdefault(callee, set()).add(caller)
+        return {callee: sorted(names) for callee, names in callers.items()}
 
     def callees_of(self, name: str) -> list[str]:
         return sorted(set(self.services[name].calls.values()))

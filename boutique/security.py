@@ -93,10 +93,11 @@ def network_plan(catalog: Catalog, settings: Settings, running: list[str]) -> Ne
     monitoring = Peer(namespace=settings.monitoring_namespace)
     exporter = workloads.store_exporter(settings)
     plan = []
+    runs, callers_by_callee = set(running), catalog.callers()
     for name in sorted(running):
         port = catalog.container_port_of(name)
         ingress = []
-        callers = [c for c in catalog.callers_of(name) if c in running]
+        callers = [c for c in callers_by_callee.get(name, []) if c in runs]
         if callers and port:
             ingress.append(Rule([Peer(selector_labels(c)) for c in callers], [Port(port)], "callers"))
         if name == FRONTEND and port:
@@ -117,7 +118,7 @@ def network_plan(catalog: Catalog, settings: Settings, running: list[str]) -> Ne
         egress = [
             Rule([Peer(selector_labels(callee))], [Port(catalog.container_port_of(callee) or 0)], "callee")
             for callee in (catalog.callees_of(name) if name in catalog.services else [])
-            if callee in running
+            if callee in runs
         ]
         plan.append(Workload(name, selector_labels(name), ingress, egress))
     shared = [SharedEgress("allow-dns", Rule([Peer(DNS_POD_LABELS, DNS_NAMESPACE)], dns_ports(), "DNS"))]
@@ -142,11 +143,12 @@ def mesh_plan(catalog: Catalog, settings: Settings, running: list[str]) -> list[
     if not settings.mesh:
         return None
     plan = []
+    runs, callers_by_callee = set(running), catalog.callers()
     for name in sorted(running):
         port = catalog.container_port_of(name)
         if port is None:
             continue
-        principals = [mesh_principal(settings.namespace, c) for c in catalog.callers_of(name) if c in running]
+        principals = [mesh_principal(settings.namespace, c) for c in callers_by_callee.get(name, []) if c in runs]
         api = catalog.services[name].api if name in catalog.services else None
         methods: list[str] = []
         paths: list[str] = []

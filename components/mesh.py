@@ -60,6 +60,9 @@ class MeshService(pulumi.ComponentResource):
     ) -> None:
         super().__init__("boutique:index:MeshService", name, None, opts)
         self.args = args
+        # Hosts are FQDNs in the namespace, whose name is an output (objects there wait for it): one
+        # apply per host on this, rather than concatenating outputs part by part.
+        self._namespace: pulumi.Output[str] = pulumi.Output.from_input(args.namespace)
         cr_opts = crds.options(ISTIO_NETWORKING, parent=self)
 
         self.destination_rules: list[CustomResource] = []
@@ -101,12 +104,16 @@ class MeshService(pulumi.ComponentResource):
         self.register_outputs({})
 
     def fqdn(self, service: str) -> pulumi.Output[str]:
-        return pulumi.Output.concat(service, ".", self.args.namespace, ".svc.", self.args.cluster_domain)
+        return self._namespace.apply(lambda namespace: self._fqdn_in(service, namespace))
 
-    def egress_hosts(self) -> list[pulumi.Output[str] | str]:
+    def _fqdn_in(self, service: str, namespace: str) -> str:
+        return f"{service}.{namespace}.svc.{self.args.cluster_domain}"
+
+    def egress_hosts(self) -> pulumi.Output[list[str]]:
         """`./<callee FQDN>` for each callee (`.`: the Sidecar's own namespace) and the control plane."""
-        callees = [pulumi.Output.concat("./", self.fqdn(callee)) for callee in sorted(set(self.args.callees))]
-        return [*callees, f"{self.args.control_plane_namespace}/*"]
+        callees = sorted(set(self.args.callees))
+        control_plane = f"{self.args.control_plane_namespace}/*"
+        return self._namespace.apply(lambda ns: [*(f"./{self._fqdn_in(c, ns)}" for c in callees), control_plane])
 
     def _destination_rule(self, host: str, *, subsets: bool) -> dict[str, Any]:
         args = self.args
