@@ -176,8 +176,11 @@ def main() -> int:
 
     per_service = []
     best_cpu: dict[int, float] = {}
-    for size in sorted(args.sizes):
-        runs = [run_in_fresh_process(size) for _ in range(args.repeat)]
+    # Rounds over all sizes rather than each size's runs back to back: a slow spell of the shared
+    # machine then costs one run of several sizes, not every run of one size.
+    rounds = [[run_in_fresh_process(size) for size in sorted(args.sizes)] for _ in range(args.repeat)]
+    for index, size in enumerate(sorted(args.sizes)):
+        runs = [measured[index] for measured in rounds]
         wall = min(r["seconds"] for r in runs)
         cpu = best_cpu[size] = min(r["cpu"] for r in runs)
         per_service.append(cpu / size * 1000)
