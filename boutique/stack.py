@@ -27,23 +27,20 @@ def enabled_services(catalog: Catalog, settings: Settings) -> list[str]:
 def build_stack(catalog: Catalog, settings: Settings) -> dict[str, pulumi.Input[object]]:
     """Create every resource of the stack; return the stack outputs."""
     crds = CrdOwners()  # custom resources wait for the Release that brings their CRD
-    outputs: dict[str, pulumi.Input[object]] = {}
-
+    running = enabled_services(catalog, settings)
     ns_name = name_of(_namespace(catalog, settings))
 
     # --- platform operators: each registers the API groups of its CRDs in `crds` ---
     # First, so every custom resource created after them finds its operator in `crds`.
     operators = platform.platform_operators(catalog, settings, crds)
-    monitored = platform.monitoring(catalog, settings, crds, enabled_services(catalog, settings), ns_name)
+    monitored = platform.monitoring(catalog, settings, crds, running, ns_name)
     logs = platform.log_pipeline(catalog, settings, crds)
 
     # --- security (SecurePolicyBundle) ---
-    policies = SecurePolicyBundle(
-        "security", security.bundle_args(catalog, settings, enabled_services(catalog, settings), ns_name), crds
-    )
+    policies = SecurePolicyBundle("security", security.bundle_args(catalog, settings, running, ns_name), crds)
 
     stores = _stores(catalog, settings, ns_name, policies.secrets, crds)
-    services = _services(catalog, settings, ns_name, stores)
+    services = _services(catalog, settings, running, ns_name, stores)
 
     # --- the mesh and the way in ---
     if settings.mesh:
@@ -55,15 +52,14 @@ def build_stack(catalog: Catalog, settings: Settings) -> dict[str, pulumi.Input[
         else None
     )
 
-    # --- monitoring and logging ---
-    outputs.update(platform.access_outputs(monitored, logs), operators=sorted(operators.installed))
-
-    outputs.update(
-        namespace=ns_name,
-        frontendAddress=gateway.url if gateway else frontend_address(services[FRONTEND], settings),
-        services=sorted(services),
-    )
-    return outputs
+    return {
+        "namespace": ns_name,
+        "frontendAddress": gateway.url if gateway else frontend_address(services[FRONTEND], settings),
+        "services": sorted(services),
+        "operators": sorted(operators.installed),
+        # --- monitoring and logging: how to reach Grafana, Alertmanager, Kibana ---
+        **platform.access_outputs(monitored, logs),
+    }
 
 
 def _namespace(catalog: Catalog, settings: Settings) -> core.Namespace:
@@ -105,11 +101,15 @@ def _stores(
 
 
 def _services(
-    catalog: Catalog, settings: Settings, ns_name: pulumi.Input[str], stores: dict[str, RedisStore]
+    catalog: Catalog,
+    settings: Settings,
+    running: list[str],
+    ns_name: pulumi.Input[str],
+    stores: dict[str, RedisStore],
 ) -> dict[str, MicroService]:
     store_secrets = {name: (auth_secret_name(name), "password") for name in stores}
     services: dict[str, MicroService] = {}
-    for name in enabled_services(catalog, settings):
+    for name in running:
         service = catalog.services[name]
         replicas = settings.replicas_of(name)
         callee_stores = [stores[t] for t in service.calls.values() if t in stores]
