@@ -211,11 +211,6 @@ class LogPipeline(pulumi.ComponentResource):
         ns_name = name_of(namespace)
         size = args.elasticsearch
 
-        def with_namespace(api_version: str) -> pulumi.ResourceOptions:
-            return pulumi.ResourceOptions.merge(
-                crds.options(api_version, parent=self), pulumi.ResourceOptions(depends_on=[namespace])
-            )
-
         self.elasticsearch = CustomResource(
             f"{name}-elasticsearch",
             api_version=ELASTICSEARCH_API,
@@ -251,7 +246,7 @@ class LogPipeline(pulumi.ComponentResource):
                     }
                 ],
             },
-            opts=with_namespace(ELASTICSEARCH_API),
+            opts=crds.options(ELASTICSEARCH_API, parent=self),
         )
         self.kibana = CustomResource(
             f"{name}-kibana",
@@ -273,7 +268,7 @@ class LogPipeline(pulumi.ComponentResource):
                     }
                 },
             },
-            opts=with_namespace(KIBANA_API),
+            opts=crds.options(KIBANA_API, parent=self),
         )
         self.fluentd = None
         self.fluentd_monitor: CustomResource | None = None
