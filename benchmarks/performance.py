@@ -68,9 +68,9 @@ def synthetic_catalog(size: int, seed: int = 6) -> dict[str, Any]:
 def measure_program(size: int) -> dict[str, Any]:
     """Run the prod program over a synthetic catalog of `size` services (in this process)."""
     sys.path.insert(0, str(PROJECT_DIR))
-    from boutique.mockrun import run_program
+    from boutique.cli.mockrun import run_program
+    from boutique.inputs.stackconfig import read_stack_config
     from boutique.program import run
-    from boutique.stackconfig import read_stack_config
 
     config, secret_keys = read_stack_config(PROJECT_DIR, STACK)
     # Warm up on the shop's own catalog: pulumi_kubernetes loads its modules on first use, a cost

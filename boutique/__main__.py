@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from boutique.errors import InputError
+from boutique.inputs.errors import InputError
 
 if TYPE_CHECKING:
-    from boutique.mockrun import Run
+    from boutique.cli.mockrun import Run
 
 
 def _catalog_path(args: argparse.Namespace) -> Path:
@@ -27,11 +27,10 @@ def _catalog_path(args: argparse.Namespace) -> Path:
 def _run_stack(stack: str, catalog_path: Path) -> Run:
     """The program as `pulumi up -s <stack>` runs it, under mocks."""
     # Imported here so `--help` and input errors stay fast.
-    from boutique.catalog import load_catalog
-    from boutique.mockrun import run_program
-    from boutique.program import PROJECT_DIR, run
-    from boutique.settings import settings_from_config
-    from boutique.stackconfig import read_stack_config
+    from boutique.cli.mockrun import run_program
+    from boutique.inputs.catalog import load_catalog
+    from boutique.inputs.stackconfig import read_stack_config
+    from boutique.program import PROJECT_DIR, run, settings_from_config
 
     # Validate everything first: bad input registers nothing and writes nothing.
     catalog = load_catalog(catalog_path)
@@ -41,7 +40,7 @@ def _run_stack(stack: str, catalog_path: Path) -> Run:
 
 
 def _render(args: argparse.Namespace) -> int:
-    from boutique import render
+    from boutique.cli import render
 
     started = time.perf_counter()
     result = _run_stack(args.stack, _catalog_path(args))
@@ -55,15 +54,15 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def _graph(args: argparse.Namespace) -> int:
-    from boutique import graph
-    from boutique.catalog import load_catalog
+    from boutique.cli import graph
+    from boutique.inputs.catalog import load_catalog
 
     sys.stdout.write(graph.draw(load_catalog(_catalog_path(args)), args.format))
     return 0
 
 
 def _diff(args: argparse.Namespace) -> int:
-    from boutique import diff
+    from boutique.cli import diff
 
     stacks = args.stack or []
     if args.dir and len(stacks) == 1:

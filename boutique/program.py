@@ -1,23 +1,36 @@
-"""The Pulumi program: what `pulumi up`/`preview` run, and what `render` runs under mocks."""
+"""The Pulumi program: what `pulumi up`/`preview` run, and what `render` runs under mocks.
+
+The top of the program: it reads the inputs, checks them together, and hands them to the plans.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pulumi
 
-from boutique.catalog import Catalog, load_catalog
-from boutique.errors import InputError
-from boutique.settings import Settings, load_settings
-from boutique.stack import build_stack
+from boutique.inputs.catalog import Catalog, load_catalog
+from boutique.inputs.errors import InputError
+from boutique.inputs.settings import Settings, parse_settings, read_config
+from boutique.plans.checks import check_inputs
+from boutique.plans.stack import build_stack
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 CATALOG_FILE = PROJECT_DIR / "services.yaml"
 
 
+def settings_from_config(stack: str, config: Mapping[str, Any], catalog: Catalog) -> Settings:
+    """The stack settings from `boutique:*` config values, checked on their own and against the catalog."""
+    settings = parse_settings(stack, config)
+    check_inputs(f"Pulumi.{stack}.yaml", catalog, settings)
+    return settings
+
+
 def load_inputs(catalog_path: Path = CATALOG_FILE) -> tuple[Catalog, Settings]:
     catalog = load_catalog(catalog_path)
-    return catalog, load_settings(catalog)
+    return catalog, settings_from_config(pulumi.get_stack(), read_config(), catalog)
 
 
 def run(catalog_path: Path = CATALOG_FILE) -> None:

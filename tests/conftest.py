@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from boutique import render
-from boutique.catalog import Catalog, load_catalog
-from boutique.mockrun import Run, run_program
+from boutique.cli import render
+from boutique.cli.mockrun import Run, run_program
+from boutique.inputs.catalog import Catalog, load_catalog
+from boutique.inputs.stackconfig import read_stack_config
 from boutique.program import CATALOG_FILE, PROJECT_DIR, run
-from boutique.stackconfig import read_stack_config
 
 
 def run_stack(stack: str, overrides: dict[str, str] | None = None, catalog_path: Path = CATALOG_FILE) -> Run:

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from boutique.catalog import load_catalog
-from boutique.errors import CatalogError
+from boutique.inputs.catalog import load_catalog
+from boutique.inputs.errors import CatalogError
 from boutique.program import CATALOG_FILE
 
 UPSTREAM_SERVICES = {

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pulumi
 
-from boutique import render
-from boutique.mockrun import fake_secret_value, run_program
+from boutique.cli import render
+from boutique.cli.mockrun import fake_secret_value, run_program
 from components.microservice import Autoscaling, InitContainer, MicroService, MicroServiceArgs, ServicePort
 from components.redis_store import RedisStore, RedisStoreArgs
 from tests.conftest import Objects, container

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from boutique import render
+from boutique.cli import render
 from boutique.program import PROJECT_DIR
 
 spec = importlib.util.spec_from_file_location("performance", PROJECT_DIR / "benchmarks" / "performance.py")

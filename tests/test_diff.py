@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from boutique import diff, render
 from boutique.__main__ import main
-from boutique.mockrun import fake_secret_value
+from boutique.cli import diff, render
+from boutique.cli.mockrun import fake_secret_value
 from tests.conftest import run_stack
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from boutique import graph
 from boutique.__main__ import main
-from boutique.catalog import load_catalog
+from boutique.cli import graph
+from boutique.inputs.catalog import load_catalog
 from boutique.program import CATALOG_FILE, PROJECT_DIR
 
 EDGE = re.compile(r"^  (\S+) -->\|(\w+) :(\d+)\| (\S+)$")

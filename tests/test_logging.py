@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from boutique.render import HELM_RELEASE, release
+from boutique.cli.render import HELM_RELEASE, release
 from components.log_pipeline import directive
 from tests.conftest import Objects, run_stack
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from boutique.topology import GATEWAY_NAME
+from boutique.plans.topology import GATEWAY_NAME
 from tests.conftest import Objects, container, env_of, run_stack
 from tests.security_stacks import PLAIN_LOAD_BALANCER, variant
 

@@ -10,12 +10,11 @@ import pytest
 import yaml
 from pulumi_kubernetes.core import v1 as core
 
-from boutique.errors import SettingsError
-from boutique.meshplan import canary_track, gateway_issuer
-from boutique.mockrun import run_program
-from boutique.program import CATALOG_FILE
-from boutique.settings import settings_from_config
-from boutique.topology import CLUSTER_ISSUER_NAME
+from boutique.cli.mockrun import run_program
+from boutique.inputs.errors import SettingsError
+from boutique.plans.mesh import canary_track, gateway_issuer
+from boutique.plans.topology import CLUSTER_ISSUER_NAME
+from boutique.program import CATALOG_FILE, settings_from_config
 from components.canary import CanaryRouting, traffic_rules
 from components.crds import CrdOwners
 from components.gateway import HttpsGateway, HttpsGatewayArgs

@@ -11,10 +11,10 @@ import subprocess
 import pytest
 import yaml
 
-from boutique.mockrun import fake_secret_value, run_program
+from boutique.cli.mockrun import fake_secret_value, run_program
+from boutique.cli.render import HELM_RELEASE, REDACTED, release
+from boutique.inputs.stackconfig import SECRET_PLACEHOLDER, read_stack_config
 from boutique.program import PROJECT_DIR, run
-from boutique.render import HELM_RELEASE, REDACTED, release
-from boutique.stackconfig import SECRET_PLACEHOLDER, read_stack_config
 from tests.conftest import Objects, container, run_stack
 
 ESO = "external-secrets.io/v1"
@@ -268,7 +268,7 @@ def alertmanager_yaml(result) -> str:
 
 
 def test_receivers_route_by_severity_and_their_urls_stay_secret(tmp_path):
-    from boutique import render
+    from boutique.cli import render
 
     receivers = {
         "oncall": {"severities": ["critical"], "webhookUrl": WEBHOOK},
@@ -360,8 +360,8 @@ def test_the_external_configuration_template_passes_amtool(tmp_path):
 
 
 def test_a_receiver_url_lives_in_one_place_only(catalog):
-    from boutique.errors import SettingsError
-    from boutique.settings import settings_from_config
+    from boutique.inputs.errors import SettingsError
+    from boutique.program import settings_from_config
 
     external = {
         "boutique:secretsMode": "external",
@@ -380,8 +380,8 @@ def test_a_receiver_url_lives_in_one_place_only(catalog):
 
 
 def test_a_receiver_without_webhook_url_is_refused(catalog):
-    from boutique.errors import SettingsError
-    from boutique.settings import settings_from_config
+    from boutique.inputs.errors import SettingsError
+    from boutique.program import settings_from_config
 
     with pytest.raises(SettingsError) as caught:
         settings_from_config("prod", {"boutique:alertReceivers": '{"oncall": {"severities": ["critical"]}}'}, catalog)

@@ -6,11 +6,11 @@ import re
 
 import pytest
 
-from boutique import versions
-from boutique.errors import SettingsError
-from boutique.mockrun import run_program
-from boutique.render import HELM_RELEASE, release
-from boutique.settings import settings_from_config
+from boutique.cli.mockrun import run_program
+from boutique.cli.render import HELM_RELEASE, release
+from boutique.inputs.errors import SettingsError
+from boutique.plans import versions
+from boutique.program import settings_from_config
 from components.crds import CrdOwners
 from components.platform import ClusterIssuerArgs, IstioCharts, PlatformArgs, PlatformOperators
 from tests.conftest import run_stack

@@ -21,8 +21,8 @@ from pulumi_policy import EnforcementLevel
 from pulumi_policy import policy as sdk
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError
 
+from boutique.cli.render import REDACTED
 from boutique.program import PROJECT_DIR
-from boutique.render import REDACTED
 from policy import kubernetes_practices as kp
 
 HELM = "kubernetes:helm.sh/v3:Release"

@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from boutique.__main__ import main
-from boutique.mockrun import Run, fake_secret_value, run_program
+from boutique.cli.mockrun import Run, fake_secret_value, run_program
+from boutique.inputs.stackconfig import read_stack_config
 from boutique.program import PROJECT_DIR, run
-from boutique.stackconfig import read_stack_config
 
 
 @pytest.fixture(scope="module")

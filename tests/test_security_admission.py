@@ -9,7 +9,7 @@ from typing import Any
 import celpy
 import pytest
 
-from boutique.render import HELM_RELEASE
+from boutique.cli.render import HELM_RELEASE
 from tests.security_stacks import MESH_GATEWAY, variant
 
 

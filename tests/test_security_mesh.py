@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pulumi
 
-from boutique.mockrun import run_program
+from boutique.cli.mockrun import run_program
 from components.crds import CrdOwners
 from components.mesh_security import Allow, WorkloadAccess, create_mesh_security
 from tests.security_stacks import MESH_GATEWAY, MESH_PORT_FORWARD, PLAIN_LOAD_BALANCER, variant

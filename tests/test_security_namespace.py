@@ -3,8 +3,8 @@ what the stack runs at full scale."""
 
 from __future__ import annotations
 
-from boutique.model import cpu_cores, memory_bytes
-from boutique.render import HELM_RELEASE
+from boutique.cli.render import HELM_RELEASE
+from boutique.inputs.model import cpu_cores, memory_bytes
 from tests.conftest import run_stack
 from tests.security_stacks import MESH_GATEWAY, PLAIN_LOAD_BALANCER, variant
 

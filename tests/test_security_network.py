@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from boutique.settings import Settings
-from boutique.topology import GATEWAY_POD_LABELS
+from boutique.inputs.settings import Settings
+from boutique.plans.topology import GATEWAY_POD_LABELS
 from tests.security_stacks import MESH_GATEWAY, MESH_PORT_FORWARD, PLAIN_LOAD_BALANCER, variant
 
 DEFAULTS = Settings()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pulumi
 import pytest
 
-from boutique.mockrun import fake_secret_value, run_program
+from boutique.cli.mockrun import fake_secret_value, run_program
 from components.crds import CrdOwners
 from components.external_secrets import ExternalSecretSpec, SecretStoreSpec, _provider, create_external_secrets
 from tests.conftest import Objects, container, run_stack

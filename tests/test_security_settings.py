@@ -5,11 +5,10 @@ from __future__ import annotations
 import pulumi
 import pytest
 
-from boutique.errors import SettingsError
-from boutique.mockrun import Run, run_program
-from boutique.program import PROJECT_DIR, run
-from boutique.settings import settings_from_config
-from boutique.stackconfig import read_stack_config
+from boutique.cli.mockrun import Run, run_program
+from boutique.inputs.errors import SettingsError
+from boutique.inputs.stackconfig import read_stack_config
+from boutique.program import PROJECT_DIR, run, settings_from_config
 
 AWS = {"secretsMode": "external", "secretsProvider": "aws"}
 INVERTED = '{"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Mi"}}'

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from boutique.errors import SettingsError
-from boutique.program import PROJECT_DIR
-from boutique.settings import NODEPORT_REFUSED, Settings, config_key, settings_from_config
+from boutique.inputs.errors import SettingsError
+from boutique.inputs.settings import NODEPORT_REFUSED, Settings, config_key
+from boutique.program import PROJECT_DIR, settings_from_config
 
 
 def test_pulumi_yaml_declares_every_key_with_the_models_default():

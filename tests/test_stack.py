@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from boutique.settings import Settings
-from boutique.stack import enabled_services
+from boutique.inputs.settings import Settings
+from boutique.plans.workloads import enabled_services
 from tests.conftest import container, env_of
 
 # Upstream v0.10.6 facts (DESIGN.md), written here independently of services.yaml.

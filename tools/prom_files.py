@@ -20,10 +20,10 @@ from pathlib import Path
 import yaml
 from pulumi.runtime import rpc
 
-from boutique.mockrun import run_program
+from boutique.cli.mockrun import run_program
+from boutique.cli.render import HELM_RELEASE
+from boutique.inputs.stackconfig import SECRET_PLACEHOLDER, read_stack_config
 from boutique.program import PROJECT_DIR, run
-from boutique.render import HELM_RELEASE
-from boutique.stackconfig import SECRET_PLACEHOLDER, read_stack_config
 from components.external_secrets import template_ref
 from components.monitoring import ALERTMANAGER_CONFIG_KEY, ALERTMANAGER_CONFIG_SECRET, RELEASE_NAME
 

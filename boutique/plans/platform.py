@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pulumi
 
-from boutique import security, topology, versions
-from boutique.catalog import Catalog
-from boutique.settings import Settings
+from boutique.inputs.catalog import Catalog
+from boutique.inputs.settings import Settings
+from boutique.plans import security, topology, versions
 from components.alert_rules import AlertThresholds, WatchedWorkload
 from components.alertmanager_config import Receiver
 from components.crds import CrdOwners

@@ -7,11 +7,11 @@ from collections.abc import Sequence
 import pulumi
 from pulumi_kubernetes.core import v1 as core
 
-from boutique import workloads
-from boutique.catalog import Catalog
-from boutique.meshconfig import Canary as CanaryConfig
-from boutique.settings import Settings
-from boutique.topology import CLUSTER_ISSUER_NAME, ISTIO_NAMESPACE
+from boutique.inputs.catalog import Catalog
+from boutique.inputs.mesh_settings import Canary as CanaryConfig
+from boutique.inputs.settings import Settings
+from boutique.plans import workloads
+from boutique.plans.topology import CLUSTER_ISSUER_NAME, ISTIO_NAMESPACE
 from components.canary import CanaryRouting, traffic_rules
 from components.gateway import HttpsGatewayArgs
 from components.kube import STABLE_TRACK, ownership_labels, pod_security_labels

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pulumi_kubernetes.core import v1 as core
 
-from boutique import topology, versions
-from boutique.catalog import Catalog, Probe, Resources, Service
-from boutique.settings import Settings
+from boutique.inputs.catalog import Catalog, Probe, Resources, Service
+from boutique.inputs.settings import Settings
+from boutique.plans import topology, versions
 from components.microservice import Autoscaling, InitContainer, ServicePort
 from components.redis_store import RedisExporter
 
@@ -14,6 +14,11 @@ from components.redis_store import RedisExporter
 REDIS_EXPORTER_RESOURCES = Resources.model_validate(
     {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"cpu": "50m", "memory": "64Mi"}}
 )
+
+def enabled_services(catalog: Catalog, settings: Settings) -> list[str]:
+    """The catalog's services this stack runs (optional ones only when switched on)."""
+    optional_on = {"loadgenerator": settings.load_generator}
+    return [name for name, s in catalog.services.items() if not s.optional or optional_on.get(name, False)]
 
 
 def image_ref(catalog: Catalog, settings: Settings, name: str) -> str:

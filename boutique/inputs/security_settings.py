@@ -9,8 +9,8 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import Field, StringConstraints, ValidationError, model_validator
 
-from boutique.catalog import Resources
-from boutique.model import StrictModel
+from boutique.inputs.catalog import Resources
+from boutique.inputs.model import StrictModel
 
 M = TypeVar("M", bound=StrictModel)
 

@@ -14,19 +14,17 @@ from typing import Any
 import pulumi
 from pydantic import BaseModel
 
-from boutique import workloads
-from boutique.catalog import Catalog, Image, Resources
-from boutique.errors import SettingsError
-from boutique.model import cpu_cores, memory_bytes
-from boutique.security_config import (
+from boutique.inputs.catalog import Catalog, Image, Resources
+from boutique.inputs.model import cpu_cores, memory_bytes
+from boutique.inputs.security_settings import (
     SECRET_STORES,
     STACK_IMAGES,
     ContainerDefaults,
-    external_secrets_problems,
     parse,
 )
-from boutique.settings import PROJECT, Settings, config_key
-from boutique.topology import (
+from boutique.inputs.settings import Settings
+from boutique.plans import workloads
+from boutique.plans.topology import (
     FRONTEND,
     GATEWAY_POD_LABELS,
     ISTIO_IMAGE_REGISTRY,
@@ -354,36 +352,3 @@ def _cpu(cores: float) -> str:
 
 def _memory(amount: float) -> str:
     return f"{math.ceil(round(amount / 2**20, 6))}Mi"
-
-
-# --- config checks that need the catalog (called by settings._check_against_catalog) ---
-
-
-def check_against_catalog(file_name: str, settings: Settings, catalog: Catalog) -> None:
-    from boutique.stack import enabled_services
-
-    def refuse(field_name: str, message: str) -> SettingsError:
-        return SettingsError(f"{file_name}: {PROJECT}:{config_key(field_name)}: {message}")
-
-    problem = external_secrets_problems(settings.secrets_mode, settings.secrets_provider, settings.secret_store)
-    if problem:
-        raise refuse(*problem)
-    enabled = enabled_services(catalog, settings)
-    running = [*enabled, *catalog.stores]
-    for name in settings.network_policy_holes:
-        if name not in running:
-            raise refuse("network_policy_holes", f"{name!r} is not a workload of this stack ({', '.join(running)})")
-    deployer = settings.deployer_service_account
-    if deployer and (deployer in catalog.services or deployer in catalog.stores or deployer in ("developer", "viewer")):
-        raise refuse("deployer_service_account", f"{deployer!r} is taken by a workload or a role; choose another name")
-    images = stack_images(catalog, settings, enabled)
-    for where, image in images.items():
-        if registry_of(image) is None:
-            raise refuse("allowed_registries", f"{where}: image {image!r} names no registry; write it in full")
-    allowed = allowed_registries(catalog, settings, enabled)
-    for where, image in images.items():
-        if not any(image.startswith(f"{r}/") for r in allowed):
-            raise refuse(
-                "allowed_registries",
-                f"{where}: image {image!r} is from none of {allowed}; add its registry or {STACK_IMAGES!r}",
-            )

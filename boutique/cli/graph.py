@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from boutique.catalog import Catalog
+from boutique.inputs.catalog import Catalog
 
 FORMATS = ("mermaid", "dot")
 

@@ -22,9 +22,9 @@ from typing import Any
 
 import yaml
 
-from boutique import render
-from boutique.errors import InputError
-from boutique.mockrun import Run
+from boutique.cli import render
+from boutique.cli.mockrun import Run
+from boutique.inputs.errors import InputError
 
 ABSENT = object()
 

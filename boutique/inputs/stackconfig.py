@@ -11,9 +11,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from boutique.errors import SettingsError
-from boutique.settings import PROJECT
-from boutique.yamlio import load_yaml_file
+from boutique.inputs.errors import SettingsError
+from boutique.inputs.settings import PROJECT
+from boutique.inputs.yamlio import load_yaml_file
 
 # Offline, `secure:` values cannot be decrypted; the program gets this stand-in, marked secret.
 SECRET_PLACEHOLDER = "offline-render-secret-placeholder"  # noqa: S105 - not a secret

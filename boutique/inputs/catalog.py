@@ -12,10 +12,10 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints, ValidationError, field_validator, model_validator
 
-from boutique.errors import CatalogError, format_validation_error
-from boutique.model import Quantity, StrictModel, cpu_cores, memory_bytes
-from boutique.resilience import MeshPolicy
-from boutique.yamlio import load_yaml_file
+from boutique.inputs.errors import CatalogError, format_validation_error
+from boutique.inputs.model import Quantity, StrictModel, cpu_cores, memory_bytes
+from boutique.inputs.resilience import MeshPolicy
+from boutique.inputs.yamlio import load_yaml_file
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"

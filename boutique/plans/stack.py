@@ -5,10 +5,11 @@ from __future__ import annotations
 import pulumi
 from pulumi_kubernetes.core import v1 as core
 
-from boutique import meshplan, platform, security, workloads
-from boutique.catalog import Catalog
-from boutique.settings import Settings
-from boutique.topology import FRONTEND, GATEWAY_NAME
+from boutique.inputs.catalog import Catalog
+from boutique.inputs.settings import Settings
+from boutique.plans import mesh as meshplan
+from boutique.plans import platform, security, workloads
+from boutique.plans.topology import FRONTEND, GATEWAY_NAME
 from components.crds import CrdOwners
 from components.gateway import HttpsGateway
 from components.kube import create_namespace, name_of, ownership_labels
@@ -18,16 +19,10 @@ from components.redis_store import RedisStore, RedisStoreArgs, auth_secret_name
 from components.secure_policy_bundle import SecurePolicyBundle
 
 
-def enabled_services(catalog: Catalog, settings: Settings) -> list[str]:
-    """The catalog's services this stack runs (optional ones only when switched on)."""
-    optional_on = {"loadgenerator": settings.load_generator}
-    return [name for name, s in catalog.services.items() if not s.optional or optional_on.get(name, False)]
-
-
 def build_stack(catalog: Catalog, settings: Settings) -> dict[str, pulumi.Input[object]]:
     """Create every resource of the stack; return the stack outputs."""
     crds = CrdOwners()  # custom resources wait for the Release that brings their CRD
-    running = enabled_services(catalog, settings)
+    running = workloads.enabled_services(catalog, settings)
     ns_name = name_of(_namespace(catalog, settings))
 
     # --- platform operators: each registers the API groups of its CRDs in `crds` ---

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 from pulumi.runtime import rpc
 
-from boutique.mockrun import Registration, Run
+from boutique.cli.mockrun import Registration, Run
 
 REDACTED = "<redacted: secret>"
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"

@@ -19,11 +19,11 @@ from pydantic import (
     model_validator,
 )
 
-from boutique.catalog import DIGEST, DNS_LABEL, Catalog, OverrideTag
-from boutique.errors import SettingsError, format_validation_error
-from boutique.meshconfig import DNS_SUBDOMAIN, HOSTNAME, Canary, check_mesh
-from boutique.model import Quantity, StrictModel
-from boutique.security_config import (
+from boutique.inputs.catalog import DIGEST, DNS_LABEL, OverrideTag
+from boutique.inputs.errors import SettingsError, format_validation_error
+from boutique.inputs.mesh_settings import DNS_SUBDOMAIN, HOSTNAME, Canary
+from boutique.inputs.model import Quantity, StrictModel
+from boutique.inputs.security_settings import (
     STACK_IMAGES,
     ContainerDefaults,
     Duration,
@@ -199,8 +199,11 @@ def _decode(field_name: str | None, raw: Any) -> Any:
     return raw
 
 
-def settings_from_config(stack: str, config: Mapping[str, Any], catalog: Catalog) -> Settings:
-    """Build Settings from `boutique:*` config values; raise SettingsError naming file and key."""
+def parse_settings(stack: str, config: Mapping[str, Any]) -> Settings:
+    """Build Settings from `boutique:*` config values; raise SettingsError naming file and key.
+
+    The checks that span keys or need the catalog come after, in one step (`boutique.plans.checks`).
+    """
     file_name = f"Pulumi.{stack}.yaml"
     by_alias = {config_key(name): name for name in Settings.model_fields}
     values: dict[str, Any] = {}
@@ -213,24 +216,7 @@ def settings_from_config(stack: str, config: Mapping[str, Any], catalog: Catalog
         settings = Settings.model_validate(values)
     except ValidationError as exc:
         raise SettingsError(format_validation_error(file_name, exc, prefix=f"{PROJECT}:")) from None
-    _check_against_catalog(file_name, settings, catalog)
-    _check_operators(file_name, settings)
     return settings
-
-
-def _check_against_catalog(file_name: str, settings: Settings, catalog: Catalog) -> None:
-    # Imported here: boutique.security imports this module.
-    from boutique.security import check_against_catalog as check_security
-
-    check_security(file_name, settings, catalog)
-    for key in ("service_replicas", "image_digests"):
-        for service in getattr(settings, key):
-            if service not in catalog.services:
-                raise SettingsError(
-                    f"{file_name}: {PROJECT}:{config_key(key)}.{service}: no such service in the catalog "
-                    f"(known: {', '.join(sorted(catalog.services))})"
-                )
-    check_mesh(file_name, settings, catalog)
 
 
 # --- platform operators, monitoring, logging ---
@@ -247,7 +233,8 @@ def operators_needed(settings: Settings) -> dict[str, list[str]]:
     return {key: operators for key, (on, operators) in needs.items() if on}
 
 
-def _check_operators(file_name: str, settings: Settings) -> None:
+def check_operators(file_name: str, settings: Settings) -> None:
+    """Every switched-on feature has its operator; receivers and the ACME issuer are complete."""
     installed, present = settings.operators, settings.cluster_operators
     for key, listed in (("operators", installed), ("cluster_operators", present)):
         twice = sorted({o for o in listed if listed.count(o) > 1})
@@ -297,10 +284,8 @@ def _check_receivers(file_name: str, settings: Settings) -> None:
 # --- end platform operators, monitoring, logging ---
 
 
-def load_settings(catalog: Catalog) -> Settings:
-    """Read the running stack's config through Pulumi (what `pulumi up` and the mocks both use)."""
-    import pulumi
+def read_config() -> dict[str, Any]:
+    """The running stack's config bag, as Pulumi hands it over (what `pulumi up` and the mocks both use)."""
     from pulumi.runtime import config as runtime_config
 
-    bag = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
-    return settings_from_config(pulumi.get_stack(), bag, catalog)
+    return {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}

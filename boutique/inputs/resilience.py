@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
-from boutique.model import StrictModel
+from boutique.inputs.model import StrictModel
 
 _SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
 

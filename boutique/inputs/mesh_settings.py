@@ -1,0 +1,57 @@
+"""Stack config of the mesh and the way in: canaries (`boutique:canaries`) and the patterns of
+host names. The checks that tie the mesh keys to each other and to the catalog are in
+`boutique.plans.checks`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import Field, StringConstraints, field_validator
+
+from boutique.inputs.catalog import DIGEST, DNS_LABEL, EnvName, OverrideTag
+from boutique.inputs.model import StrictModel
+from components.kube import STABLE_TRACK
+
+# RFC 9110 field name: a token (the Gateway API HTTPRoute CRD uses the same pattern).
+HEADER_NAME = r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$"
+# Istio reads these match keys as request attributes, not as headers.
+ISTIO_RESERVED_HEADERS = {"uri", "scheme", "method", "authority"}
+HOSTNAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$"
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+
+
+class Canary(StrictModel):
+    """A second version of a service, beside the stable one, that gets a share of its traffic.
+
+    Requests carrying `header: headerValue` always reach it; of the rest it gets `weight` percent
+    (0: dark, only by header; 100: promoted, every request).
+    """
+
+    version: Annotated[str, StringConstraints(pattern=DNS_LABEL)] = "v2"
+    weight: Annotated[int, Field(ge=0, le=100)] = 0
+    header: str = "canary"
+    header_value: Annotated[str, StringConstraints(pattern=r"^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$")] = "true"
+    image_tag: OverrideTag = ""  # empty: the stable image (a tag or digest here replaces both)
+    image_digest: Annotated[str, StringConstraints(pattern=DIGEST)] = ""
+    env: dict[EnvName, str] = {}  # set or override env vars of the stable version
+    replicas: Annotated[int, Field(ge=1, le=100)] = 1
+
+    @field_validator("version")
+    @classmethod
+    def _not_stable(cls, value: str) -> str:
+        if value == STABLE_TRACK:
+            raise ValueError(f"{STABLE_TRACK!r} is the stable version's label; name the canary e.g. 'v2'")
+        return value
+
+    @field_validator("header")
+    @classmethod
+    def _header_token(cls, value: str) -> str:
+        if not re.fullmatch(HEADER_NAME, value):
+            raise ValueError(
+                f"{value!r} is not a valid HTTP header name (RFC 9110 token: letters, digits and !#$%&'*+-.^_`|~)"
+            )
+        if value.lower() in ISTIO_RESERVED_HEADERS:
+            raise ValueError(f"{value!r} is matched by Istio as a request attribute, not a header; pick another name")
+        return value.lower()  # header names are case-insensitive; Istio wants them lowercase

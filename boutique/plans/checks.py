@@ -1,0 +1,116 @@
+"""The one validation step after both inputs are loaded: checks that need the catalog and the stack
+settings together (a canary on an unknown service, images from registries the stack does not allow,
+a gateway without an issuer ...). Each error names `Pulumi.<stack>.yaml` and the key.
+
+They live in the plans layer because some need what the plans derive (which services and images
+the stack runs); `boutique.program` runs them before anything is built.
+"""
+
+from __future__ import annotations
+
+from boutique.inputs.catalog import Catalog
+from boutique.inputs.errors import SettingsError
+from boutique.inputs.security_settings import STACK_IMAGES, external_secrets_problems
+from boutique.inputs.settings import PROJECT, Settings, check_operators, config_key
+from boutique.plans import workloads
+from boutique.plans.security import allowed_registries, registry_of, stack_images
+from boutique.plans.topology import CLUSTER_ISSUER_NAME
+
+
+def check_inputs(file_name: str, catalog: Catalog, settings: Settings) -> None:
+    """Raise SettingsError for the first setting the catalog contradicts."""
+    _check_security(file_name, settings, catalog)
+    for key in ("service_replicas", "image_digests"):
+        for service in getattr(settings, key):
+            if service not in catalog.services:
+                raise SettingsError(
+                    f"{file_name}: {PROJECT}:{config_key(key)}.{service}: no such service in the catalog "
+                    f"(known: {', '.join(sorted(catalog.services))})"
+                )
+    _check_mesh(file_name, settings, catalog)
+    check_operators(file_name, settings)
+
+
+def _check_security(file_name: str, settings: Settings, catalog: Catalog) -> None:
+    def refuse(field_name: str, message: str) -> SettingsError:
+        return SettingsError(f"{file_name}: {PROJECT}:{config_key(field_name)}: {message}")
+
+    problem = external_secrets_problems(settings.secrets_mode, settings.secrets_provider, settings.secret_store)
+    if problem:
+        raise refuse(*problem)
+    enabled = workloads.enabled_services(catalog, settings)
+    running = [*enabled, *catalog.stores]
+    for name in settings.network_policy_holes:
+        if name not in running:
+            raise refuse("network_policy_holes", f"{name!r} is not a workload of this stack ({', '.join(running)})")
+    deployer = settings.deployer_service_account
+    if deployer and (deployer in catalog.services or deployer in catalog.stores or deployer in ("developer", "viewer")):
+        raise refuse("deployer_service_account", f"{deployer!r} is taken by a workload or a role; choose another name")
+    images = stack_images(catalog, settings, enabled)
+    for where, image in images.items():
+        if registry_of(image) is None:
+            raise refuse("allowed_registries", f"{where}: image {image!r} names no registry; write it in full")
+    allowed = allowed_registries(catalog, settings, enabled)
+    for where, image in images.items():
+        if not any(image.startswith(f"{r}/") for r in allowed):
+            raise refuse(
+                "allowed_registries",
+                f"{where}: image {image!r} is from none of {allowed}; add its registry or {STACK_IMAGES!r}",
+            )
+
+
+def _check_mesh(file_name: str, settings: Settings, catalog: Catalog) -> None:
+    """Cross-checks of the mesh keys; each error names the file and the key."""
+
+    def refuse(key: str, message: str) -> SettingsError:
+        return SettingsError(f"{file_name}: boutique:{key}: {message}")
+
+    for name, canary in settings.canaries.items():
+        key = f"canaries.{name}"
+        service = catalog.services.get(name)
+        if service is None:
+            raise refuse(key, f"no such service in the catalog (known: {', '.join(sorted(catalog.services))})")
+        if service.ports is None:
+            raise refuse(key, f"{name} serves no port, so there is no traffic to split")
+        if not settings.mesh:
+            raise refuse(key, "a canary needs the mesh (Istio routes its share); set boutique:mesh to true")
+        derived = set(service.calls) | ({"PORT"} if service.port_env else set())
+        clash = sorted(derived & set(canary.env))
+        if clash:
+            raise refuse(f"{key}.env", f"{clash} are derived from the catalog and cannot be overridden")
+        if settings.autoscaling and canary.replicas > settings.autoscaling_max_replicas:
+            raise refuse(
+                f"{key}.replicas",
+                f"{canary.replicas} is above autoscalingMaxReplicas ({settings.autoscaling_max_replicas})",
+            )
+
+    if settings.mesh and settings.frontend_exposure == "LoadBalancer":
+        raise refuse(
+            "frontendExposure",
+            "a LoadBalancer sends plain HTTP straight to the frontend's sidecar, which the mesh's strict "
+            "mutual TLS refuses; use gateway (or ClusterIP for port-forward)",
+        )
+    if settings.frontend_exposure == "gateway":
+        if not settings.gateway_host:
+            raise refuse("gatewayHost", "frontendExposure is gateway, so the host name to serve is required")
+        if not settings.gateway_issuer and settings.cluster_issuer == "none":
+            raise refuse(
+                "gatewayIssuer",
+                "frontendExposure is gateway: name the cert-manager issuer for its TLS, or set "
+                "boutique:clusterIssuer so the platform's issuer signs it",
+            )
+        if not settings.gateway_issuer and settings.gateway_issuer_kind != "ClusterIssuer":
+            raise refuse("gatewayIssuerKind", "an Issuer needs its name in boutique:gatewayIssuer")
+        if not settings.mesh and not settings.gateway_class:
+            raise refuse("gatewayClass", "the mesh is off, so name the GatewayClass that serves the Gateway")
+    # The platform's issuer by name: it exists only when the platform creates it.
+    if (
+        settings.gateway_issuer == CLUSTER_ISSUER_NAME
+        and settings.gateway_issuer_kind == "ClusterIssuer"
+        and settings.cluster_issuer == "none"
+    ):
+        raise refuse(
+            "gatewayIssuer",
+            f"{CLUSTER_ISSUER_NAME} is the platform's ClusterIssuer, which boutique:clusterIssuer none does not "
+            "create; set boutique:clusterIssuer, or name an issuer the cluster has",
+        )
