@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 def _catalog_path(args: argparse.Namespace) -> Path:
-    from boutique.program import CATALOG_FILE
+    from boutique.inputs.catalog import CATALOG_FILE  # not boutique.program: `graph` needs no pulumi
 
     return Path(args.catalog) if args.catalog else CATALOG_FILE
 
@@ -57,7 +57,16 @@ def _graph(args: argparse.Namespace) -> int:
     from boutique.cli import graph
     from boutique.inputs.catalog import load_catalog
 
-    sys.stdout.write(graph.draw(load_catalog(_catalog_path(args)), args.format))
+    catalog = load_catalog(_catalog_path(args))
+    if args.write is None:
+        sys.stdout.write(graph.draw(catalog, args.format))
+        return 0
+    if args.format != "mermaid":
+        raise InputError("--write replaces the README's mermaid diagram; leave out --format dot")
+    changed = graph.write_into(Path(args.write), catalog)
+    edges = len(catalog.edges())
+    state = "updated" if changed else "already up to date"
+    print(f"{args.write}: service graph {state} ({len(graph.nodes(catalog))} nodes, {edges} calls)")
     return 0
 
 
@@ -88,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     graph = commands.add_parser("graph", help="print the service call graph from the catalog")
     graph.add_argument("--format", choices=("mermaid", "dot"), default="mermaid", help="default: mermaid")
     graph.add_argument("--catalog", help="catalog file (default: services.yaml)")
+    graph.add_argument(
+        "--write", metavar="FILE", help="replace the diagram in FILE's 'Service graph' section (e.g. README.md)"
+    )
     graph.set_defaults(handler=_graph)
     diff = commands.add_parser(
         "diff", help="objects added, removed and changed, field by field: two stacks, or a rendered dir and a stack"

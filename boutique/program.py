@@ -11,14 +11,13 @@ from typing import Any
 
 import pulumi
 
-from boutique.inputs.catalog import Catalog, load_catalog
+from boutique.inputs.catalog import CATALOG_FILE, Catalog, load_catalog
 from boutique.inputs.errors import InputError
 from boutique.inputs.settings import Settings, parse_settings, read_config
 from boutique.plans.checks import check_inputs
 from boutique.plans.stack import build_stack
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-CATALOG_FILE = PROJECT_DIR / "services.yaml"
 
 
 def settings_from_config(stack: str, config: Mapping[str, Any], catalog: Catalog) -> Settings:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 from boutique.__main__ import main
 from boutique.cli import graph
@@ -64,11 +66,59 @@ def test_the_cli_follows_the_catalog_it_is_given(tmp_path, capsys):
 
 
 def test_readme_service_graph_is_up_to_date():
-    readme = (PROJECT_DIR / "README.md").read_text()
-    section = readme.split("\n## Service graph\n", 1)
-    assert len(section) == 2, "README.md has no '## Service graph' section"
-    block = re.search(r"```mermaid\n(.*?)```", section[1], re.DOTALL)
-    assert block, "the Service graph section has no ```mermaid block"
-    assert block.group(1) == graph.mermaid(load_catalog(CATALOG_FILE)), (
-        "README.md's service graph is out of date: paste the output of `python -m boutique graph`"
+    drawn = graph.diagram_in((PROJECT_DIR / "README.md").read_text())
+    assert drawn is not None, "README.md has no '## Service graph' section with a ```mermaid block"
+    assert drawn == graph.mermaid(load_catalog(CATALOG_FILE)), (
+        "README.md's service graph is out of date: run `venv/bin/python -m boutique graph --write README.md`"
     )
+
+
+README_LIKE = """# Shop
+
+## Service graph
+
+Drawn from the catalog.
+
+```mermaid
+flowchart LR
+  old["old"]
+```
+
+## Performance
+
+```mermaid
+flowchart LR
+  untouched["untouched"]
+```
+"""
+
+
+def test_write_replaces_only_the_service_graph_and_says_so(tmp_path, capsys):
+    readme = tmp_path / "README.md"
+    readme.write_text(README_LIKE)
+    assert main(["graph", "--write", str(readme)]) == 0
+    assert "service graph updated" in capsys.readouterr().out
+    text = readme.read_text()
+    assert graph.diagram_in(text) == graph.mermaid(load_catalog(CATALOG_FILE))
+    assert 'old["old"]' not in text and 'untouched["untouched"]' in text  # the next section keeps its own
+    assert text.startswith("# Shop\n\n## Service graph\n\nDrawn from the catalog.\n\n```mermaid\n")
+    assert main(["graph", "--write", str(readme)]) == 0
+    assert "already up to date" in capsys.readouterr().out
+    assert readme.read_text() == text
+
+
+def test_write_refuses_a_file_without_the_section_and_dot(tmp_path, capsys):
+    other = tmp_path / "NOTES.md"
+    other.write_text("# Notes\n")
+    assert main(["graph", "--write", str(other)]) == 2
+    assert "NOTES.md: no '## Service graph' section with a ```mermaid block" in capsys.readouterr().err
+    assert other.read_text() == "# Notes\n"
+    assert main(["graph", "--format", "dot", "--write", str(other)]) == 2
+    assert "leave out --format dot" in capsys.readouterr().err
+
+
+def test_graph_needs_no_pulumi():
+    """`graph` reads only the catalog: it must not pay for (or depend on) importing pulumi."""
+    code = "import sys; from boutique.__main__ import main; main(['graph']); print('pulumi' in sys.modules)"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_DIR, capture_output=True, text=True, check=True)
+    assert proc.stdout.splitlines()[-1] == "False"

@@ -216,7 +216,7 @@ def test_operator_lists_are_checked(catalog):
     assert both.startswith("Pulumi.dev.yaml: boutique:operators: istio also in boutique:clusterOperators")
     assert "boutique:operators: listed twice: istio" in refused(catalog, operators='["istio", "istio"]')
     unknown = refused(catalog, operators='["nginx"]')
-    assert unknown.startswith("Pulumi.dev.yaml: boutique:operators.0: Input should be")
+    assert unknown.startswith("Pulumi.dev.yaml: boutique:operators[0]: 'nginx' is not one of 'gateway-api', 'istio'")
 
 
 def test_acme_needs_an_email(catalog):

@@ -7,6 +7,7 @@ import re
 from boutique.inputs.settings import Settings
 from boutique.plans.workloads import enabled_services
 from tests.conftest import container, env_of
+from tests.test_catalog import UPSTREAM_CALLS
 
 # Upstream v0.10.6 facts (DESIGN.md), written here independently of services.yaml.
 UPSTREAM = {
@@ -39,9 +40,9 @@ def test_every_upstream_workload_is_there_with_its_facts(dev):
     assert "loadgenerator" not in dev.names("Service")
 
 
-def test_every_address_resolves_to_a_service_and_its_port(dev):
+def test_every_address_resolves_to_a_service_and_its_port(dev, catalog):
     services = {s["metadata"]["name"]: s for s in dev.kind("Service")}
-    checked = 0
+    checked = set()
     for deployment in dev.kind("Deployment"):
         for var, value in env_of(container(deployment)).items():
             if not var.endswith("_ADDR"):
@@ -49,8 +50,11 @@ def test_every_address_resolves_to_a_service_and_its_port(dev):
             host, port = re.match(r"^([a-z0-9-]+):(\d+)", value).groups()
             assert host in services, f"{deployment['metadata']['name']} {var} -> {host}"
             assert int(port) in [p["port"] for p in services[host]["spec"]["ports"]], f"{var}={value}"
-            checked += 1
-    assert checked == 16  # frontend 7, checkout 6, cart (Redis), recommendation, loadgenerator
+            checked.add((deployment["metadata"]["name"], var))
+    # Every call of every service dev runs (the load generator is on there), and no other address.
+    assert checked == {(name, var) for name in dev.run.outputs["services"] for var in catalog.services[name].calls}
+    # Upstream's 16 among them (DESIGN.md): frontend 7, checkout 6, cart (Redis), recommendation, loadgenerator.
+    assert {(caller, var) for caller, calls in UPSTREAM_CALLS.items() for var in calls} <= checked
 
 
 def test_emailservice_is_reached_on_5000(dev):
@@ -143,7 +147,7 @@ def test_dev_is_small(dev):
     assert dev.get("Namespace", "boutique-dev")
 
 
-def test_prod_is_replicated_spread_and_autoscaled(prod):
+def test_prod_is_replicated_spread_and_autoscaled(prod, catalog):
     assert "loadgenerator" not in prod.names("Deployment")
     for hpa in prod.kind("HorizontalPodAutoscaler"):
         name = hpa["metadata"]["name"]
@@ -153,9 +157,12 @@ def test_prod_is_replicated_spread_and_autoscaled(prod):
         assert {m["resource"]["name"] for m in hpa["spec"]["metrics"]} == {"cpu", "memory"}
         # The HPA owns the count: the Deployment leaves replicas unset so pulumi up never fights it.
         assert "replicas" not in prod.get("Deployment", name)["spec"]
-    # frontend-v2: prod's frontend canary (2 replicas) has its own autoscaler and budget.
-    assert prod.names("HorizontalPodAutoscaler") == {*UPSTREAM, "frontend-v2"}
-    assert prod.names("PodDisruptionBudget") == {*UPSTREAM, "frontend-v2"}
+    # Every serving service prod runs (upstream's ten among them), and frontend-v2: prod's frontend
+    # canary (2 replicas) has its own autoscaler and budget.
+    serving = {n for n in prod.run.outputs["services"] if catalog.services[n].ports is not None}
+    assert set(UPSTREAM) <= serving
+    assert prod.names("HorizontalPodAutoscaler") == {*serving, "frontend-v2"}
+    assert prod.names("PodDisruptionBudget") == {*serving, "frontend-v2"}
     for deployment in prod.kind("Deployment"):
         spread = deployment["spec"]["template"]["spec"]["topologySpreadConstraints"]
         assert {c["topologyKey"] for c in spread} == {"kubernetes.io/hostname", "topology.kubernetes.io/zone"}

@@ -2,14 +2,18 @@
 
 Nodes are the catalog's services and stores (optional services marked as such); each edge is one
 `calls` entry, labelled with the protocol and port the caller uses. Nothing here is written by hand,
-so the README's diagram is whatever this prints (a test compares them).
+so the README's diagram is whatever this prints: `--write README.md` puts it there, and a test
+compares them. Only the catalog is read (no pulumi import), so drawing stays instant.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from boutique.inputs.catalog import Catalog
+from boutique.inputs.errors import InputError
 
 FORMATS = ("mermaid", "dot")
 
@@ -89,3 +93,40 @@ def dot(catalog: Catalog) -> str:
 
 def draw(catalog: Catalog, format_: str = "mermaid") -> str:
     return {"mermaid": mermaid, "dot": dot}[format_](catalog)
+
+
+# Where the diagram lives in a Markdown file: the first ```mermaid block of the section.
+SECTION_HEADING = "## Service graph"
+_BLOCK = re.compile(r"(```mermaid\n)(.*?)(^```)", re.DOTALL | re.MULTILINE)
+
+
+def _section_span(text: str) -> tuple[int, int] | None:
+    """Where the 'Service graph' section's body starts and ends (the next heading of its level)."""
+    heading = re.search(rf"^{re.escape(SECTION_HEADING)}\n", text, re.MULTILINE)
+    if heading is None:
+        return None
+    following = re.compile(r"^## ", re.MULTILINE).search(text, heading.end())
+    return heading.end(), following.start() if following else len(text)
+
+
+def diagram_in(text: str) -> str | None:
+    """The diagram a Markdown file holds in its 'Service graph' section, or None."""
+    span = _section_span(text)
+    block = _BLOCK.search(text, *span) if span else None
+    return block.group(2) if block else None
+
+
+def write_into(path: Path, catalog: Catalog) -> bool:
+    """Replace the diagram in `path`'s 'Service graph' section with the catalog's; True if it changed."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror}") from None
+    span = _section_span(text)
+    block = _BLOCK.search(text, *span) if span else None
+    if block is None:
+        raise InputError(f"{path.name}: no '{SECTION_HEADING}' section with a ```mermaid block to replace")
+    new = text[: block.start(2)] + mermaid(catalog) + text[block.end(2) :]
+    if new != text:
+        path.write_text(new, encoding="utf-8")
+    return new != text

@@ -10,17 +10,44 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, StringConstraints, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    PrivateAttr,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from boutique.inputs.errors import CatalogError, format_validation_error
+from boutique.inputs.errors import CatalogError, described, format_validation_error
 from boutique.inputs.model import Quantity, StrictModel, cpu_cores, memory_bytes
 from boutique.inputs.resilience import MeshPolicy
 from boutique.inputs.yamlio import load_yaml_file
 
-DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
-ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
-CHECK_ID = r"^CKV2?_K8S_[0-9]+$"
-DIGEST = r"^sha256:[a-f0-9]{64}$"
+# The shop's catalog: services.yaml beside the program (the CLI's --catalog names another).
+CATALOG_FILE = Path(__file__).resolve().parents[2] / "services.yaml"
+
+DNS_LABEL = described(
+    r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",
+    "a DNS-1123 label: lowercase letters, digits and '-', at most 63 characters, "
+    "beginning and ending with a letter or digit",
+)
+ENV_NAME = described(
+    r"^[A-Za-z_][A-Za-z0-9_]*$", "an environment variable name: letters, digits and '_', not starting with a digit"
+)
+CHECK_ID = described(r"^CKV2?_K8S_[0-9]+$", "a checkov Kubernetes check ID, e.g. CKV_K8S_43 or CKV2_K8S_6")
+DIGEST = described(r"^sha256:[a-f0-9]{64}$", "an image digest: sha256: and 64 lowercase hex digits")
+IMAGE_REPOSITORY = described(
+    r"^[a-z0-9]+([._/:-][a-z0-9]+)*$",
+    "an image registry or repository, without tag: lowercase letters, digits and . _ / : -, e.g. docker.io/library",
+)
+GRPC_SERVICE = described(
+    r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$",
+    "a gRPC service's full name, package and service, e.g. hipstershop.CartService",
+)
+GRPC_METHOD = described(r"^[A-Z][A-Za-z0-9]*$", "a gRPC method name: a capital letter, then letters and digits")
+URL_PATH = described(r"^/", "a URL path starting with '/'")
 
 Name = Annotated[str, StringConstraints(pattern=DNS_LABEL)]
 EnvName = Annotated[str, StringConstraints(pattern=ENV_NAME)]
@@ -51,7 +78,7 @@ OverrideTag = Annotated[str, AfterValidator(check_override_tag)]
 class Image(StrictModel):
     """A container image, pinned by tag, digest or both."""
 
-    repository: Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+([._/:-][a-z0-9]+)*$")]
+    repository: Annotated[str, StringConstraints(pattern=IMAGE_REPOSITORY)]
     tag: str | None = None
     digest: Digest | None = None
 
@@ -76,7 +103,7 @@ class Image(StrictModel):
 class ImageDefaults(StrictModel):
     """Where the shop's own images live; `<registry>/<service>:<tag>`."""
 
-    registry: Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+([._/:-][a-z0-9]+)*$")]
+    registry: Annotated[str, StringConstraints(pattern=IMAGE_REPOSITORY)]
     tag: str
 
     _tag = field_validator("tag")(check_tag)
@@ -93,7 +120,7 @@ class Ports(StrictModel):
 
 
 class HttpGet(StrictModel):
-    path: Annotated[str, StringConstraints(pattern=r"^/")]
+    path: Annotated[str, StringConstraints(pattern=URL_PATH)]
     headers: dict[str, str] = {}
 
 
@@ -157,8 +184,8 @@ class WaitFor(StrictModel):
 class GrpcApi(StrictModel):
     """A gRPC service and the methods callers may invoke (`/<service>/<method>`, POST)."""
 
-    service: Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")]
-    methods: Annotated[list[Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Za-z0-9]*$")]], Field(min_length=1)]
+    service: Annotated[str, StringConstraints(pattern=GRPC_SERVICE)]
+    methods: Annotated[list[Annotated[str, StringConstraints(pattern=GRPC_METHOD)]], Field(min_length=1)]
 
     @property
     def paths(self) -> list[str]:
@@ -170,15 +197,20 @@ class HttpApi(StrictModel):
 
 
 class Api(StrictModel):
-    """What a service answers, for mesh authorization: exactly one of grpc or http."""
+    """What a service answers, for mesh authorization: exactly one of grpc, http or anyRequest.
+
+    `anyRequest: true` is the explicit opt-out: its callers may send anything to its port (a hole
+    the README lists). Without any `api`, a service is refused in a mesh stack (plans/checks.py).
+    """
 
     grpc: GrpcApi | None = None
     http: HttpApi | None = None
+    any_request: Literal[True] | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> Api:
-        if (self.grpc is None) == (self.http is None):
-            raise ValueError("an api needs exactly one of grpc or http")
+        if [self.grpc, self.http, self.any_request].count(None) != 2:
+            raise ValueError("an api needs exactly one of grpc, http or anyRequest: true")
         return self
 
 
@@ -197,15 +229,17 @@ class Service(StrictModel):
     termination_grace_period_seconds: Seconds = 30
     checkov_skips: dict[CheckId, Reason] = {}
     mesh: MeshPolicy = MeshPolicy()  # overrides of the catalog's mesh defaults
-    api: Api | None = None  # without one, callers may send anything to the port
+    api: Api | None = None  # required for a served service in the mesh (plans/checks.py)
 
     @model_validator(mode="after")
     def _probes_need_port(self) -> Service:
         if self.probes is not None and self.ports is None:
             raise ValueError("probes need ports.container; set probes: null for a service without a port")
-        if self.api is not None:
+        if self.api is not None and self.ports is None:
+            raise ValueError("api needs ports: a service without a port answers no requests")
+        if self.api is not None and not self.api.any_request:
             kind = "grpc" if self.api.grpc else "http"
-            if self.ports is None or self.ports.protocol != kind:
+            if self.ports is not None and self.ports.protocol != kind:
                 raise ValueError(f"api.{kind} needs ports.protocol {kind}")
         clash = set(self.calls) & set(self.env)
         if clash:
@@ -232,12 +266,17 @@ class Catalog(StrictModel):
     services: dict[Name, Service]
     stores: dict[Name, Store] = {}
     mesh: MeshPolicy = MeshPolicy()  # resilience defaults in the mesh (a service may override)
+    _file_name: str = PrivateAttr(default=CATALOG_FILE.name)  # what messages name (load_catalog sets it)
+
+    @property
+    def file_name(self) -> str:
+        return self._file_name
 
     @model_validator(mode="after")
     def _graph(self) -> Catalog:
-        both = set(self.services) & set(self.stores)
+        both = sorted(set(self.services) & set(self.stores))
         if both:
-            raise ValueError(f"{sorted(both)} named as both a service and a store")
+            raise ValueError(f"stores.{both[0]}: also the name of a service; a name is a service or a store")
         for name, service in self.services.items():
             for env, target in service.calls.items():
                 where = f"services.{name}.calls.{env}"
@@ -310,11 +349,13 @@ class Catalog(StrictModel):
         return base.model_copy(update={"digest": digest}) if digest else base
 
 
-def load_catalog(path: str | Path) -> Catalog:
+def load_catalog(path: str | Path = CATALOG_FILE) -> Catalog:
     """Read and validate a catalog file; raise CatalogError naming the file and field."""
     path = Path(path)
     data = load_yaml_file(path, CatalogError)
     try:
-        return Catalog.model_validate(data)
+        catalog = Catalog.model_validate(data)
     except ValidationError as exc:
-        raise CatalogError(format_validation_error(path.name, exc)) from None
+        raise CatalogError(format_validation_error(path.name, exc, Catalog)) from None
+    catalog._file_name = path.name
+    return catalog

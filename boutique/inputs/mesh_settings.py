@@ -11,6 +11,7 @@ from typing import Annotated
 from pydantic import Field, StringConstraints, field_validator
 
 from boutique.inputs.catalog import DIGEST, DNS_LABEL, EnvName, OverrideTag
+from boutique.inputs.errors import described
 from boutique.inputs.model import StrictModel
 from components.kube import STABLE_TRACK
 
@@ -18,8 +19,17 @@ from components.kube import STABLE_TRACK
 HEADER_NAME = r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$"
 # Istio reads these match keys as request attributes, not as headers.
 ISTIO_RESERVED_HEADERS = {"uri", "scheme", "method", "authority"}
-HOSTNAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$"
-DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+HOSTNAME = described(
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$",
+    "a lowercase host name with at least one dot, e.g. shop.example.com",
+)
+DNS_SUBDOMAIN = described(
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+    "a DNS-1123 subdomain: lowercase letters, digits, '-' and '.', e.g. letsencrypt-prod",
+)
+HEADER_VALUE = described(
+    r"^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$", "a header value: printable ASCII, no leading or trailing space"
+)
 
 
 class Canary(StrictModel):
@@ -32,7 +42,7 @@ class Canary(StrictModel):
     version: Annotated[str, StringConstraints(pattern=DNS_LABEL)] = "v2"
     weight: Annotated[int, Field(ge=0, le=100)] = 0
     header: str = "canary"
-    header_value: Annotated[str, StringConstraints(pattern=r"^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$")] = "true"
+    header_value: Annotated[str, StringConstraints(pattern=HEADER_VALUE)] = "true"
     image_tag: OverrideTag = ""  # empty: the stable image (a tag or digest here replaces both)
     image_digest: Annotated[str, StringConstraints(pattern=DIGEST)] = ""
     env: dict[EnvName, str] = {}  # set or override env vars of the stable version

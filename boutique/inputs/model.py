@@ -8,7 +8,13 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, StringConstraints
 from pydantic.alias_generators import to_camel
 
-Quantity = Annotated[str, StringConstraints(pattern=r"^[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|M|G|T)?$")]
+from boutique.inputs.errors import described
+
+QUANTITY = described(
+    r"^[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|M|G|T)?$",
+    "a Kubernetes quantity: a number with an optional unit (m, k, M, G, T, Ki, Mi, Gi, Ti), e.g. 100m, 64Mi, 2",
+)
+Quantity = Annotated[str, StringConstraints(pattern=QUANTITY)]
 
 _UNITS = {"": 1, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
 

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
+from boutique.inputs.errors import described
 from boutique.inputs.model import StrictModel
 
 _SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
@@ -29,8 +30,14 @@ def _at_least_1ms(duration: str) -> str:
 
 
 # Istio durations: a number and one unit, at least 1ms (e.g. 250ms, 2s, 1.5m, 1h).
-Duration = Annotated[str, StringConstraints(pattern=r"^[0-9]+(\.[0-9]+)?(ms|s|m|h)$"), AfterValidator(_at_least_1ms)]
+DURATION = described(
+    r"^[0-9]+(\.[0-9]+)?(ms|s|m|h)$", "a duration: a number and one unit of ms, s, m, h, e.g. 250ms, 2s, 1.5m"
+)
+Duration = Annotated[str, StringConstraints(pattern=DURATION), AfterValidator(_at_least_1ms)]
 Count = Annotated[int, Field(ge=1, le=1_000_000)]
+RETRY_ON = described(
+    r"^[a-z0-9-]+(,[a-z0-9-]+)*$", "Envoy retry conditions, comma-separated, e.g. connect-failure,refused-stream"
+)
 
 
 class TcpPool(StrictModel):
@@ -62,7 +69,7 @@ class Retries(StrictModel):
     attempts: Annotated[int, Field(ge=0, le=10)] | None = None
     per_try_timeout: Duration | None = None
     # Envoy/Istio retry conditions, comma-separated (e.g. connect-failure,refused-stream,unavailable).
-    retry_on: Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]+(,[a-z0-9-]+)*$")] | None = None
+    retry_on: Annotated[str, StringConstraints(pattern=RETRY_ON)] | None = None
 
 
 class MeshPolicy(StrictModel):

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import Field, StringConstraints, ValidationError, model_validator
 
 from boutique.inputs.catalog import Resources
+from boutique.inputs.errors import described, problems
 from boutique.inputs.model import StrictModel
 
 M = TypeVar("M", bound=StrictModel)
@@ -20,8 +21,10 @@ RoleName = Literal["developer", "viewer"]
 # `allowedRegistries` entry standing for the registries of every image the stack runs.
 STACK_IMAGES = "@images"
 REGISTRY = r"^[a-z0-9]+([._:-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$"
-Duration = Annotated[str, StringConstraints(pattern=r"^([0-9]+(h|m|s))+$")]
-Subject = Annotated[str, StringConstraints(min_length=1, max_length=253, pattern=r"^\S+$")]
+DURATION = described(r"^([0-9]+(h|m|s))+$", "a duration in h, m and s, e.g. 1h or 1h30m")
+Duration = Annotated[str, StringConstraints(pattern=DURATION)]
+NO_SPACES = described(r"^\S+$", "a name without spaces")
+Subject = Annotated[str, StringConstraints(min_length=1, max_length=253, pattern=NO_SPACES)]
 
 
 class Subjects(StrictModel):
@@ -44,14 +47,26 @@ ContainerDefaults = Resources
 
 # --- secret stores, one model per provider (External Secrets Operator) ---
 
-Https = Annotated[str, StringConstraints(pattern=r"^https://[^\s/]+(/\S*)?$")]
+HTTPS_URL = described(r"^https://[^\s/]+(/\S*)?$", "an https:// URL")
+AWS_REGION = described(r"^[a-z]{2}(-[a-z]+)+-[0-9]+$", "an AWS region, e.g. eu-west-1")
+AWS_ROLE_ARN = described(
+    r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/\S+$", "an IAM role ARN, e.g. arn:aws:iam::111122223333:role/name"
+)
+VAULT_PATH = described(r"^[A-Za-z0-9_/-]+$", "a Vault path: letters, digits, '_', '-' and '/'")
+GCP_PROJECT = described(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$", "a GCP project ID, e.g. my-project-123")
+GCP_SERVICE_ACCOUNT = described(
+    r"^[a-z0-9-]+@[a-z0-9-]+\.iam\.gserviceaccount\.com$",
+    "a GCP service account e-mail, NAME@PROJECT.iam.gserviceaccount.com",
+)
+AZURE_CLIENT_ID = described(r"^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$", "an Azure client ID: a lowercase GUID")
+Https = Annotated[str, StringConstraints(pattern=HTTPS_URL)]
 
 
 class AwsStore(StrictModel):
     """AWS Secrets Manager, authenticated by IRSA: the store's ServiceAccount carries the role."""
 
-    region: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]+$")]
-    role_arn: Annotated[str, StringConstraints(pattern=r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/\S+$")]
+    region: Annotated[str, StringConstraints(pattern=AWS_REGION)]
+    role_arn: Annotated[str, StringConstraints(pattern=AWS_ROLE_ARN)]
 
 
 class VaultStore(StrictModel):
@@ -59,15 +74,15 @@ class VaultStore(StrictModel):
 
     server: Https
     role: Annotated[str, StringConstraints(min_length=1)]
-    path: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_/-]+$")] = "secret"  # the KV v2 mount
-    auth_mount_path: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_/-]+$")] = "kubernetes"
+    path: Annotated[str, StringConstraints(pattern=VAULT_PATH)] = "secret"  # the KV v2 mount
+    auth_mount_path: Annotated[str, StringConstraints(pattern=VAULT_PATH)] = "kubernetes"
 
 
 class GcpStore(StrictModel):
     """GCP Secret Manager, authenticated by GKE Workload Identity."""
 
-    project_id: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")]
-    service_account: Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]+@[a-z0-9-]+\.iam\.gserviceaccount\.com$")]
+    project_id: Annotated[str, StringConstraints(pattern=GCP_PROJECT)]
+    service_account: Annotated[str, StringConstraints(pattern=GCP_SERVICE_ACCOUNT)]
     cluster_name: str = ""  # empty: ESO asks the metadata server
     cluster_location: str = ""
     cluster_project_id: str = ""
@@ -77,7 +92,7 @@ class AzureStore(StrictModel):
     """Azure Key Vault, authenticated by Azure AD Workload Identity."""
 
     vault_url: Https
-    client_id: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$")]
+    client_id: Annotated[str, StringConstraints(pattern=AZURE_CLIENT_ID)]
     tenant_id: str = ""
 
 
@@ -101,11 +116,8 @@ def parse(model: type[M], value: Any, what: str) -> M:
     try:
         return model.model_validate(value)
     except ValidationError as exc:
-        problems = "; ".join(
-            ".".join(str(p) for p in e["loc"]) + ": " * bool(e["loc"]) + e["msg"].removeprefix("Value error, ")
-            for e in exc.errors()
-        )
-        raise ValueError(f"{what}: {problems}") from None
+        found = "; ".join(f"{path}: {message}" if path else message for path, message in problems(exc, model))
+        raise ValueError(f"{what}: {found}") from None
 
 
 def check_provider(provider: str) -> str:

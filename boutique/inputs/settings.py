@@ -20,7 +20,7 @@ from pydantic import (
 )
 
 from boutique.inputs.catalog import DIGEST, DNS_LABEL, OverrideTag
-from boutique.inputs.errors import SettingsError, format_validation_error
+from boutique.inputs.errors import SettingsError, described, format_validation_error, nearest
 from boutique.inputs.mesh_settings import DNS_SUBDOMAIN, HOSTNAME, Canary
 from boutique.inputs.model import Quantity, StrictModel
 from boutique.inputs.security_settings import (
@@ -37,6 +37,9 @@ from boutique.inputs.security_settings import (
 )
 
 PROJECT = "boutique"
+# Config namespaces a stack may hold besides the project's: Pulumi's own and the providers the
+# program uses (pulumi_kubernetes, pulumi_random). Any other is a typo Pulumi would pass on silently.
+OTHER_NAMESPACES = ("kubernetes", "pulumi", "random")
 
 Replicas = Annotated[int, Field(ge=1, le=100)]
 Percent = Annotated[int, Field(ge=1, le=100)]
@@ -53,8 +56,11 @@ Operator = Literal[
     "gateway-api", "istio", "cert-manager", "external-secrets", "kube-prometheus-stack", "eck-operator", "fluentd"
 ]
 LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
-PROMETHEUS_DURATION = r"^[0-9]+(ms|s|m|h|d|w|y)$"
-OPTIONAL_QUANTITY = r"^$|^[0-9]+(\.[0-9]+)?(k|Ki|Mi|Gi|Ti|M|G|T)?$"
+PROMETHEUS_DURATION = described(
+    r"^[0-9]+(ms|s|m|h|d|w|y)$", "a Prometheus duration: a whole number and one unit, e.g. 15d"
+)
+OPTIONAL_QUANTITY = "^$|" + described(r"^[0-9]+(\.[0-9]+)?(k|Ki|Mi|Gi|Ti|M|G|T)?$", "a storage size, e.g. 50Gi")
+PSA_VERSION = described(r"^v1\.[0-9]+$", "a Kubernetes minor version, e.g. v1.30")
 
 
 class AlertReceiver(StrictModel):
@@ -99,7 +105,7 @@ class Settings(StrictModel):
     canaries: dict[str, Canary] = {}
 
     # --- security (SecurePolicyBundle) ---
-    pod_security_version: Annotated[str, StringConstraints(pattern=r"^v1\.[0-9]+$")] = "v1.30"
+    pod_security_version: Annotated[str, StringConstraints(pattern=PSA_VERSION)] = "v1.30"
     quota_headroom_percent: QuotaHeadroom = 50
     container_defaults: dict[str, Any] = {
         "requests": {"cpu": "50m", "memory": "64Mi"},
@@ -173,7 +179,7 @@ class Settings(StrictModel):
             low = max([self.replicas, *self.service_replicas.values()])
             if self.autoscaling_max_replicas < low:
                 raise ValueError(
-                    f"autoscalingMaxReplicas ({self.autoscaling_max_replicas}) is below the replicas asked for ({low})"
+                    f"autoscalingMaxReplicas: {self.autoscaling_max_replicas} is below the replicas asked for ({low})"
                 )
         return self
 
@@ -209,14 +215,32 @@ def parse_settings(stack: str, config: Mapping[str, Any]) -> Settings:
     values: dict[str, Any] = {}
     for key, raw in config.items():
         namespace, _, short = key.partition(":")
-        if namespace != PROJECT:
+        if namespace in OTHER_NAMESPACES:
             continue
+        if namespace != PROJECT:
+            raise SettingsError(f"{file_name}: {key}: {_unknown_namespace(namespace, short)}")
         values[short] = _decode(by_alias.get(short), raw)
     try:
         settings = Settings.model_validate(values)
     except ValidationError as exc:
-        raise SettingsError(format_validation_error(file_name, exc, prefix=f"{PROJECT}:")) from None
+        raise SettingsError(format_validation_error(file_name, exc, Settings, prefix=f"{PROJECT}:")) from None
     return settings
+
+
+def _unknown_namespace(namespace: str, short: str) -> str:
+    """What to say about a key outside every namespace the program reads (`boutiqe:replicas`)."""
+    known = (PROJECT, *OTHER_NAMESPACES)
+    said = f"unknown config namespace {namespace!r}" if short else "not a config key (`<namespace>:<key>`)"
+    guess = nearest(namespace, known) if short else PROJECT
+    if guess == PROJECT:
+        key = short or namespace
+        keys = [config_key(name) for name in Settings.model_fields]
+        guess = f"{PROJECT}:{key if key in keys else nearest(key, keys) or key}"
+    elif guess:
+        guess = f"{guess}:{short}"
+    hint = f" (did you mean {guess}?)" if guess else ""
+    readable = ", ".join(f"{n}:" for n in known[:-1]) + f" and {known[-1]}:"
+    return f"{said}{hint}; this program reads {readable} keys only"
 
 
 # --- platform operators, monitoring, logging ---

@@ -9,7 +9,7 @@ the stack runs); `boutique.program` runs them before anything is built.
 from __future__ import annotations
 
 from boutique.inputs.catalog import Catalog
-from boutique.inputs.errors import SettingsError
+from boutique.inputs.errors import CatalogError, SettingsError
 from boutique.inputs.security_settings import STACK_IMAGES, external_secrets_problems
 from boutique.inputs.settings import PROJECT, Settings, check_operators, config_key
 from boutique.plans import workloads
@@ -28,6 +28,7 @@ def check_inputs(file_name: str, catalog: Catalog, settings: Settings) -> None:
                     f"(known: {', '.join(sorted(catalog.services))})"
                 )
     _check_mesh(file_name, settings, catalog)
+    _check_mesh_api(file_name, settings, catalog)
     check_operators(file_name, settings)
 
 
@@ -114,3 +115,41 @@ def _check_mesh(file_name: str, settings: Settings, catalog: Catalog) -> None:
             f"{CLUSTER_ISSUER_NAME} is the platform's ClusterIssuer, which boutique:clusterIssuer none does not "
             "create; set boutique:clusterIssuer, or name an issuer the cluster has",
         )
+
+
+def _check_mesh_api(file_name: str, settings: Settings, catalog: Catalog) -> None:
+    """In the mesh, every served service says what its callers may ask (`api`), so its
+    AuthorizationPolicy allows those requests only; a port-wide allow must be asked for by name."""
+    if not settings.mesh:
+        return
+    for name in workloads.enabled_services(catalog, settings):
+        service = catalog.services[name]
+        if service.ports is None or service.api is not None:
+            continue
+        where = f"{catalog.file_name}: services.{name}.api"
+        hole = (
+            f"to let its callers send anything to port {service.ports.container} (a hole the README's "
+            "security section lists): api: {anyRequest: true}"
+        )
+        example = api_example(catalog, name)
+        add = f"add to services.{name}: {example}, or, {hole}" if example else f"a tcp port has no methods; {hole}"
+        raise CatalogError(
+            f"{where}: missing; {file_name} runs the Istio mesh ({PROJECT}:mesh), where a service's "
+            f"AuthorizationPolicy allows only the requests its api lists; {add}"
+        )
+
+
+def api_example(catalog: Catalog, name: str) -> str | None:
+    """The `api` a service of its protocol declares, in the catalog's own shape (None for tcp); a
+    gRPC service is named in the package its neighbours use (`hipstershop.ReviewService`)."""
+    ports = catalog.services[name].ports
+    if ports is None or ports.protocol == "tcp":
+        return None
+    if ports.protocol == "http":
+        return "api: {http: {methods: [GET, POST]}}"
+    packages = [s.api.grpc.service.rpartition(".")[0] for s in catalog.services.values() if s.api and s.api.grpc]
+    package = max(sorted(set(packages)), key=packages.count) if packages else "<package>"
+    service = "".join(part[:1].upper() + part[1:] for part in name.split("-"))
+    if service.endswith("service"):
+        service = service.removesuffix("service") + "Service"
+    return f"api: {{grpc: {{service: {package}.{service}, methods: [<each method callers may call>]}}}}"

@@ -154,6 +154,9 @@ def mesh_plan(catalog: Catalog, settings: Settings, running: list[str]) -> list[
             methods, paths = ["POST"], api.grpc.paths
         elif api is not None and api.http is not None:
             methods = list(api.http.methods)
+        # Else a store (Istio cannot read Redis commands) or `api: {anyRequest: true}`: the callers'
+        # identities on the port, any request. A served service without `api` never gets here in
+        # the mesh: plans/checks.py refuses it.
         # The mesh refuses a LoadBalancer in front (settings): outside clients come through the gateway.
         if name == FRONTEND and settings.frontend_exposure == "gateway":
             principals.append(mesh_principal(settings.gateway_namespace, gateway_service_account()))
