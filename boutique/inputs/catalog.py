@@ -205,11 +205,11 @@ class Api(StrictModel):
 
     grpc: GrpcApi | None = None
     http: HttpApi | None = None
-    any_request: Literal[True] | None = None
+    any_request: bool = False
 
     @model_validator(mode="after")
     def _one_kind(self) -> Api:
-        if [self.grpc, self.http, self.any_request].count(None) != 2:
+        if [self.grpc is not None, self.http is not None, self.any_request].count(True) != 1:
             raise ValueError("an api needs exactly one of grpc, http or anyRequest: true")
         return self
 
