@@ -339,7 +339,7 @@ def test_prod_receivers_urls_come_from_the_secrets_manager_into_the_configuratio
     template = external["spec"]["target"]["template"]["data"]["alertmanager.yaml"]
     # Fill the template as the operator would, with URLs that YAML must keep as they are.
     urls = {"oncall": WEBHOOK + "?a=1&b='x'", "team-chat": WEBHOOK + ": #chat"}
-    filled = template.replace("{{ .oncall | toJson }}", json.dumps(urls["oncall"]))
+    filled = template.replace('{{ .oncall | toJson }}', json.dumps(urls["oncall"]))
     filled = filled.replace('{{ index . "team-chat" | toJson }}', json.dumps(urls["team-chat"]))
     config = yaml.safe_load(filled)
     hooks = {r["name"]: r.get("webhook_configs") for r in config["receivers"]}
