@@ -36,14 +36,12 @@ def platform_operators(catalog: Catalog, settings: Settings, crds: CrdOwners) ->
             istio=IstioCharts(
                 versions.ISTIO_BASE,
                 versions.ISTIOD,
-                versions.ISTIO_GATEWAY,
                 # The shop's namespace enforces PSA restricted: the CNI agent, not a privileged init
                 # container, redirects the pods' traffic.
                 cni=versions.ISTIO_CNI,
                 namespace=topology.ISTIO_NAMESPACE,
                 hub=topology.ISTIO_IMAGE_REGISTRY,
                 proxy_resources={"requests": topology.ISTIO_PROXY_REQUESTS, "limits": topology.ISTIO_PROXY_LIMITS},
-                ingress_service_type="ClusterIP" if settings.frontend_exposure == "ClusterIP" else "LoadBalancer",
             )
             if "istio" in here
             else None,
