@@ -7,7 +7,7 @@ STACK ?= dev
 STACKS := dev prod
 K8S_VERSIONS := 1.30.0 1.35.0
 
-.PHONY: render test lint actionlint unit renders validate checkov prom-tools promcheck clean
+.PHONY: render test lint actionlint unit renders validate checkov prom-tools promcheck capacity clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -73,6 +73,10 @@ promcheck: renders prom-tools
 		amtool check-config build/$$stack/checks/alertmanager.yaml || exit 1; \
 	done
 	promtool test rules tests/promtool/rules_test.yaml
+
+# What each stack asks the cluster for (the README's first-deployment table).
+capacity: $(BIN)/.installed
+	@$(BIN)/python -m tools.capacity
 
 clean:
 	rm -rf build $(VENV) $(CHECKOV_VENV)

@@ -1,8 +1,10 @@
 """Alert rules for one workload, as Prometheus rule groups (what a PrometheusRule's spec holds).
 
-Only metrics that exist without touching the applications: kube-state-metrics (pods, HPAs,
-limits), the Istio sidecars (`istio_requests_total`, `istio_request_duration_milliseconds_bucket`)
-and redis_exporter. `promtool check rules` and `promtool test rules` run on these in `make test`.
+Only metrics that exist without touching the applications: kube-state-metrics (pods,
+Deployments, HPAs, limits), the Istio sidecars (`istio_requests_total`,
+`istio_request_duration_milliseconds_bucket`; only for workloads a sidecar measures, so no rule
+waits on a metric nothing exports) and redis_exporter. `promtool check rules` and `promtool test
+rules` run on these in `make test`.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ class WatchedWorkload:
     redis: bool = False  # a Redis with the exporter sidecar
     redis_container: str = "redis"
     app: str = ""  # the service it runs (its pods' `app` label); empty: `name`
+    sidecar: bool = False  # an Istio sidecar measures its requests (istio_requests_total)
 
     @property
     def service(self) -> str:
@@ -97,6 +100,8 @@ def workload_rules(workload: WatchedWorkload, namespace: str, thresholds: AlertT
             f"{{{{ $labels.pod }}}} ({name}) has failed its readiness probe for 10 minutes; it gets no traffic.",
         ),
     ]
+    if workload.kind == "Deployment":
+        rules.extend(_deployment_rules(workload, namespace))
     if workload.autoscaled:
         hpa = _selector(namespace=namespace, horizontalpodautoscaler=name)
         by_hpa = "max by (namespace, horizontalpodautoscaler)"
@@ -113,11 +118,42 @@ def workload_rules(workload: WatchedWorkload, namespace: str, thresholds: AlertT
                 "Raise autoscalingMaxReplicas or find what drives the load.",
             )
         )
-    if workload.protocol in ("grpc", "http"):
+    if workload.sidecar and workload.protocol in ("grpc", "http"):
         rules.extend(_request_rules(workload, namespace, thresholds))
     if workload.redis:
         rules.extend(_redis_rules(workload, namespace, pods, thresholds))
     return rules
+
+
+def _deployment_rules(workload: WatchedWorkload, namespace: str) -> list[dict[str, object]]:
+    """Replicas the Deployment asks for against those available (kube-state-metrics, no mesh needed):
+    catches pods that are never created (quota, scheduling), which no pod alert can see."""
+    name = workload.name
+    by = "max by (namespace, deployment)"
+    deployment = _selector(namespace=namespace, deployment=name)
+    available = f"{by} (kube_deployment_status_replicas_available{deployment})"
+    desired = f"{by} (kube_deployment_spec_replicas{deployment})"
+    return [
+        _alert(
+            "ServiceNoPodAvailable",
+            f"{available} == 0 and {desired} > 0",
+            "5m",
+            "critical",
+            name,
+            f"{name}: no pod is available",
+            f"{name} wants pods but none is available: the service is down. Look at its pods and the "
+            "namespace's events (quota, scheduling, image pulls).",
+        ),
+        _alert(
+            "ServiceReplicasUnavailable",
+            f"{available} < {desired}",
+            "15m",
+            "warning",
+            name,
+            f"{name}: fewer replicas available than desired",
+            f"Only {{{{ $value }}}} replicas of {name} have been available for 15 minutes, fewer than it asks for.",
+        ),
+    ]
 
 
 def _pods(namespace: str, workload: WatchedWorkload) -> dict[str, str]:

@@ -4,6 +4,9 @@ In its own namespace: the Gateway (HTTPS on 443 with the certificate's Secret, H
 to redirect to HTTPS), the cert-manager Certificate for the host, and the redirect route. In the
 application's namespace: the HTTPRoute to the backend Services, split by the same rules as the
 mesh (`components.canary`). The Gateway admits routes from that one namespace only.
+
+Output `address`: where to point the host's DNS, from the Gateway's `status.addresses` once its
+class has given it an external address; until then, the command that reads it.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 
 import pulumi
 from pulumi_kubernetes.apiextensions import CustomResource
+from pulumi_kubernetes.apiextensions.CustomResource import CustomResourceArgs
 
 from components.canary import TrafficRule
 from components.crds import CERT_MANAGER_API, CrdOwners
@@ -22,6 +26,8 @@ from components.kube import create_namespace, name_of, object_meta
 GATEWAY_API = "gateway.networking.k8s.io/v1"
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # set by Kubernetes on every namespace
 HTTPS_REDIRECT = {"scheme": "https", "statusCode": 301}  # plain HTTP only ever redirects
+# Istio lists the gateway Service's in-cluster name while its load balancer has no address yet.
+IN_CLUSTER_SUFFIX = ".svc.cluster.local"
 
 
 @dataclass(frozen=True)
@@ -66,7 +72,7 @@ class HttpsGateway(pulumi.ComponentResource):
             opts=crds.options(CERT_MANAGER_API, parent=self),
         )
 
-        self.gateway = CustomResource(
+        self.gateway = _ObservedCustomResource(
             f"{name}-gateway",
             api_version=GATEWAY_API,
             kind="Gateway",
@@ -118,7 +124,11 @@ class HttpsGateway(pulumi.ComponentResource):
         )
 
         self.url: pulumi.Output[str] = pulumi.Output.from_input(f"https://{args.host}")
-        self.register_outputs({"url": self.url})
+        address_command = f"kubectl -n {args.namespace} get gateway {name} -o jsonpath='{{.status.addresses[*].value}}'"
+        self.address: pulumi.Output[str] = self.gateway.status.apply(
+            lambda status: external_address(status) or f"not known yet; ask the cluster: {address_command}"
+        )
+        self.register_outputs({"url": self.url, "address": self.address})
 
     def _route(
         self,
@@ -138,6 +148,39 @@ class HttpsGateway(pulumi.ComponentResource):
             spec={"parentRefs": [parent_ref], "hostnames": [args.host], "rules": rules},
             opts=crds.options(GATEWAY_API, parent=self),
         )
+
+
+def external_address(status: Any) -> str | None:
+    """The Gateway's external addresses (IPs or host names), comma-separated; None while it has none."""
+    addresses = (status or {}).get("addresses") or []
+    values = [a.get("value", "") for a in addresses]
+    external = [v for v in values if v and not v.endswith(IN_CLUSTER_SUFFIX)]
+    return ", ".join(external) or None
+
+
+class _ObservedCustomResource(CustomResource):
+    """A CustomResource whose `status` (as the provider reads it back) is an Output.
+
+    pulumi_kubernetes' Python CustomResource keeps only the properties it was given (apiVersion,
+    kind, metadata, spec) and drops the rest of what the provider returns. `status` is declared
+    here with no value, so nothing more is sent; it resolves to None while unknown (and under mocks).
+    """
+
+    status: pulumi.Output[Any]
+
+    def _internal_init(  # type: ignore[override]
+        self,
+        resource_name: str,
+        api_version: str,
+        kind: str,
+        opts: pulumi.ResourceOptions | None = None,
+        metadata: Any = None,
+        spec: Any = None,
+        __props__: Any = None,
+    ) -> None:
+        props = CustomResourceArgs.__new__(CustomResourceArgs)
+        props.__dict__.update(api_version=api_version, kind=kind, metadata=metadata, spec=spec, status=None)
+        pulumi.CustomResource.__init__(self, f"kubernetes:{api_version}:{kind}", resource_name, props, opts)
 
 
 def _http_route_rule(rule: TrafficRule, port: int) -> dict[str, Any]:

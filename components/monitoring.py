@@ -1,5 +1,6 @@
 """Monitoring: kube-prometheus-stack (when installed here), and what makes it watch an application:
-a PodMonitor for the Istio sidecars, a PrometheusRule per workload, a Grafana dashboard.
+a PodMonitor for the Istio sidecars (when the application has them), a PrometheusRule per workload,
+a Grafana dashboard.
 
 Secrets never enter the chart's values. Grafana's admin password lives in a Secret the chart reads
 (`admin.existingSecret`); with receivers, Alertmanager reads its whole configuration, webhook URLs
@@ -65,7 +66,7 @@ class MonitoringArgs:
     part_of: str
     workloads: Sequence[WatchedWorkload]
     thresholds: AlertThresholds
-    sidecar_metrics_port: int  # Envoy's Prometheus endpoint in every injected pod
+    sidecar_metrics_port: int | None  # Envoy's Prometheus endpoint in every injected pod; None: no sidecars
     prometheus: PrometheusSize
     chart: ChartRef | None = None  # install kube-prometheus-stack here; None: the cluster has it
     receivers: Sequence[alertmanager_config.Receiver] = ()
@@ -106,18 +107,22 @@ class Monitoring(pulumi.ComponentResource):
         if args.chart is not None:
             self._install(args, args.chart, crds)
 
-        self.pod_monitor = CustomResource(
-            f"{name}-sidecars",
-            api_version=MONITORING_API,
-            kind="PodMonitor",
-            metadata=object_meta("istio-sidecars", args.app_namespace_ref, labels),
-            spec={
-                "selector": {"matchExpressions": [{"key": SIDECAR_MATCH_LABEL, "operator": "Exists"}]},
-                "podMetricsEndpoints": [
-                    {"portNumber": args.sidecar_metrics_port, "path": "/stats/prometheus", "interval": "30s"}
-                ],
-            },
-            opts=crds.options(MONITORING_API, parent=self),
+        self.pod_monitor = (
+            CustomResource(
+                f"{name}-sidecars",
+                api_version=MONITORING_API,
+                kind="PodMonitor",
+                metadata=object_meta("istio-sidecars", args.app_namespace_ref, labels),
+                spec={
+                    "selector": {"matchExpressions": [{"key": SIDECAR_MATCH_LABEL, "operator": "Exists"}]},
+                    "podMetricsEndpoints": [
+                        {"portNumber": args.sidecar_metrics_port, "path": "/stats/prometheus", "interval": "30s"}
+                    ],
+                },
+                opts=crds.options(MONITORING_API, parent=self),
+            )
+            if args.sidecar_metrics_port is not None
+            else None
         )
         self.rules = [self._rule(w, crds) for w in args.workloads]
         self.dashboard = self._dashboard()

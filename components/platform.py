@@ -22,7 +22,6 @@ from components.helm import ChartRef, release
 from components.kube import create_namespace, name_of, object_meta, ownership_labels
 
 # The namespaces upstream documents for each operator; other tooling expects them there.
-ISTIO_INGRESS_NAMESPACE = "istio-ingress"
 CERT_MANAGER_NAMESPACE = "cert-manager"
 EXTERNAL_SECRETS_NAMESPACE = "external-secrets"
 ECK_NAMESPACE = "elastic-system"
@@ -32,14 +31,12 @@ ECK_NAMESPACE = "elastic-system"
 class IstioCharts:
     base: ChartRef
     istiod: ChartRef
-    gateway: ChartRef
     # The CNI node agent sets up each pod's traffic redirection, so injected pods need no
     # privileged istio-init container (Pod Security `restricted` forbids NET_ADMIN).
     cni: ChartRef | None = None
     namespace: str = "istio-system"  # the control plane's
     hub: str = ""  # registry of Istio's images, the injected proxy's included; empty: the chart's
     proxy_resources: Mapping[str, Mapping[str, str]] | None = None  # the sidecar's; None: the chart's
-    ingress_service_type: str = "ClusterIP"  # LoadBalancer when the shop is reached from outside
 
 
 @dataclass(frozen=True)
@@ -184,16 +181,9 @@ class PlatformOperators(pulumi.ComponentResource):
             # istiod serves Gateway API Gateways when the CRDs exist; pods it injects need the CNI agent.
             depends_on=[base, *cni, *gateway_crds],
         )
-        ingress = release(
-            f"{self._name}-istio-ingress",
-            "istio-ingress",
-            charts.gateway,
-            self._namespace("istio-ingress", ISTIO_INGRESS_NAMESPACE),
-            {"service": {"type": charts.ingress_service_type}},
-            self,
-            depends_on=[istiod],  # its pods are injected by istiod's webhook
-        )
-        self.releases.update({"istio-base": base, "istiod": istiod, "istio-ingress": ingress})
+        # No ingress-gateway chart: the way in is a Gateway API Gateway, whose Deployment and Service
+        # istiod creates (with the `gateways` values above).
+        self.releases.update({"istio-base": base, "istiod": istiod})
         if cni:
             self.releases["istio-cni"] = cni[0]
 

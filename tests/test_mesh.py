@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pulumi
 import pytest
 
+from boutique.inputs.stackconfig import read_stack_config
 from boutique.plans.topology import GATEWAY_NAME
+from boutique.program import PROJECT_DIR
 from tests.conftest import Objects, container, env_of, run_stack
 from tests.security_stacks import PLAIN_LOAD_BALANCER, variant
 
@@ -235,3 +238,61 @@ def test_without_the_mesh_a_load_balancer_still_serves_the_frontend():
     assert not objects.kind("Gateway") and not objects.kind("HTTPRoute") and not objects.kind("Certificate")
     # No gateway namespace (the platform's operators keep theirs).
     assert SHOP in objects.names("Namespace") and GATEWAY_NS not in objects.names("Namespace")
+
+
+def test_gateway_address_output_says_where_to_point_dns(dev, prod):
+    gateway = prod.get("Gateway", GATEWAY_NAME)
+    namespace, name = gateway["metadata"]["namespace"], gateway["metadata"]["name"]
+    # Under mocks the Gateway has no status: the output is the command that reads the address.
+    command = f"kubectl -n {namespace} get gateway {name} -o jsonpath='{{.status.addresses[*].value}}'"
+    assert prod.run.outputs["gatewayAddress"].endswith(command)
+    assert dev.run.outputs["gatewayAddress"] == "no gateway (boutique:frontendExposure is ClusterIP)"
+
+
+class _GatewayProgrammed(pulumi.runtime.Mocks):
+    """An engine whose Gateway comes back with the addresses its class gave it."""
+
+    def __init__(self, addresses: list[dict]) -> None:
+        self.addresses = addresses
+
+    def new_resource(self, args):
+        state = dict(args.inputs)
+        if args.typ.endswith(":Gateway"):
+            state["status"] = {"addresses": self.addresses}
+        return f"{args.name}-id", state
+
+    def call(self, args):
+        return {}, None
+
+
+@pytest.mark.parametrize(
+    ("addresses", "expected"),
+    [
+        ([{"type": "IPAddress", "value": "203.0.113.10"}], "203.0.113.10"),
+        ([{"type": "Hostname", "value": "a1b2.elb.eu-west-1.amazonaws.com"}], "a1b2.elb.eu-west-1.amazonaws.com"),
+        # Istio names the in-cluster Service while the load balancer has no address yet.
+        ([{"type": "Hostname", "value": "boutique-gateway-istio.boutique-gateway.svc.cluster.local"}], None),
+        ([], None),
+    ],
+)
+def test_gateway_address_comes_from_the_gateway_status(catalog, addresses, expected):
+    from boutique.plans import mesh as meshplan
+    from boutique.program import settings_from_config
+    from components.crds import CrdOwners
+    from components.gateway import HttpsGateway
+
+    config, _ = read_stack_config(PROJECT_DIR, "prod")
+    settings = settings_from_config("prod", config, catalog)
+    pulumi.runtime.set_mocks(_GatewayProgrammed(addresses), project="boutique", stack="prod", preview=False)
+
+    @pulumi.runtime.test
+    def check():
+        args = meshplan.gateway_args(catalog, settings, "frontend", SHOP)
+        return HttpsGateway(GATEWAY_NAME, args, CrdOwners()).address.apply(found.append)
+
+    found: list[str] = []
+    check()
+    if expected:
+        assert found == [expected]
+    else:
+        assert found[0].startswith("not known yet; ask the cluster: kubectl")

@@ -4,6 +4,7 @@ the dashboard, the Redis exporter, and Alertmanager's configuration."""
 from __future__ import annotations
 
 import json
+import logging
 import re
 import shutil
 import subprocess
@@ -115,14 +116,58 @@ def test_prod_grafana_password_comes_from_the_secrets_manager(prod):
     assert grafana_secret.urn in release_urn.dependencies
 
 
-def test_without_receivers_the_alertmanager_configuration_is_plain_values(dev, prod):
-    for objects in (dev, prod):
-        values = kps(objects)["values"]["alertmanager"]
-        assert "useExistingSecret" not in values["alertmanagerSpec"]
-        config = values["config"]
-        assert [r["name"] for r in config["receivers"]] == ["null"]  # nothing secret in it
-        assert config["route"]["routes"][0] == {"receiver": "null", "matchers": ['alertname="Watchdog"']}
-        assert "alertmanager-config" not in objects.names("Secret") | objects.names("ExternalSecret")
+def test_without_receivers_the_alertmanager_configuration_is_plain_values(dev):
+    values = kps(dev)["values"]["alertmanager"]
+    assert "useExistingSecret" not in values["alertmanagerSpec"]
+    config = values["config"]
+    assert [r["name"] for r in config["receivers"]] == ["null"]  # nothing secret in it
+    assert config["route"]["routes"][0] == {"receiver": "null", "matchers": ['alertname="Watchdog"']}
+    assert "alertmanager-config" not in dev.names("Secret") | dev.names("ExternalSecret")
+
+
+def test_prod_pages_a_receiver_whose_url_is_only_a_secret_reference(prod):
+    """prod's Alertmanager routes critical and warning alerts to a webhook receiver; its URL is a
+    reference to a property of a secret in the secrets manager, nowhere a value."""
+    values = kps(prod)["values"]["alertmanager"]
+    assert values["alertmanagerSpec"]["useExistingSecret"] is True and "config" not in values
+    external = prod.get("ExternalSecret", values["alertmanagerSpec"]["configSecret"])
+    template = external["spec"]["target"]["template"]["data"]["alertmanager.yaml"]
+    assert "://" not in template  # no URL written in
+    remote = {item["secretKey"]: item["remoteRef"] for item in external["spec"]["data"]}
+
+    def marker(match: re.Match) -> str:  # what the operator puts in: here, where the value comes from
+        ref = remote[match.group(1) or match.group(2)]
+        return json.dumps(f"secret:{ref['key']}#{ref['property']}")
+
+    config = yaml.safe_load(re.sub(r'\{\{ (?:\.(\w+)|index \. "([^"]+)") \| toJson \}\}', marker, template))
+    receivers = {r["name"]: r for r in config["receivers"]}
+    severities = set()
+    for route in config["route"]["routes"]:
+        if route["receiver"] == "null":
+            continue
+        (matcher,) = route["matchers"]
+        severities |= set(re.fullmatch(r'severity=~"(.+)"', matcher).group(1).split("|"))
+        (hook,) = receivers[route["receiver"]]["webhook_configs"]
+        assert hook["url"] == f"secret:boutique/prod/alertmanager-config#{route['receiver']}"
+    assert {"critical", "warning"} <= severities, "alerts go to the null receiver"
+    assert not prod.kind("Secret")  # no URL anywhere as a value
+
+
+def test_a_monitored_stack_without_receivers_warns_at_preview(caplog):
+    with caplog.at_level(logging.WARNING):
+        run_stack("dev")
+    (warning,) = [r.getMessage() for r in caplog.records if "alertReceivers" in r.getMessage()]
+    assert "boutique:alertReceivers is empty" in warning and "nobody is paged" in warning
+    assert "pulumi config set --secret --path 'boutique:alertReceivers.oncall.webhookUrl'" in warning
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        run_stack("prod", {"alertReceivers": "{}"})
+    (warning,) = [r.getMessage() for r in caplog.records if "alertReceivers" in r.getMessage()]
+    assert "property `oncall` of boutique/prod/alertmanager-config" in warning  # external: no --secret
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        run_stack("prod")  # pages oncall: nothing to warn about
+    assert not [r for r in caplog.records if "alertReceivers" in r.getMessage()]
 
 
 def test_with_receivers_alertmanager_reads_its_configuration_from_a_secret():
@@ -176,7 +221,7 @@ def test_a_prometheus_rule_per_workload_from_the_catalog(dev, prod, catalog):
 
 
 def test_thresholds_come_from_the_stack_config():
-    objects = Objects(run_stack("dev", {"alertErrorPercent": "2", "alertLatencyP99Ms": "250"}))
+    objects = Objects(run_stack("prod", {"alertErrorPercent": "2", "alertLatencyP99Ms": "250"}))
     alerts = {r["alert"]: r for r in rules_of(objects)["checkoutservice-alerts"]}
     assert alerts["ServiceHighErrorRatio"]["expr"].endswith("> 0.02")
     assert alerts["ServiceHighLatencyP99"]["expr"].endswith("> 250")
@@ -216,6 +261,39 @@ def test_without_monitoring_there_is_no_exporter_and_no_monitoring_object():
     assert objects.run.outputs["grafana"].startswith("off")
 
 
+def metric_names(expr: str) -> set[str]:
+    """The metrics a PromQL expression reads."""
+    expr = re.sub(r'"[^"]*"', '""', expr)  # drop label values
+    expr = re.sub(r"\{[^}]*\}", "", expr)  # and matchers
+    expr = re.sub(r"\[[^\]]*\]", "", expr)  # and ranges
+    expr = re.sub(r"\b(by|on|without)\s*\([^)]*\)", "", expr)  # and grouping labels
+    expr = re.sub(r"\b[0-9.]+\b", "", expr)  # and numbers
+    return set(re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", expr)) - PROMQL_WORDS
+
+
+def test_every_alert_reads_only_metrics_the_stack_exports(dev, prod):
+    """Alerts that can fire: without the mesh nothing exports Istio's metrics, so dev has no rule
+    on them and no sidecar PodMonitor; its services are judged by kube-state-metrics instead."""
+    for objects, exported in (
+        (dev, KUBE_STATE_METRICS | REDIS_EXPORTER),
+        (prod, ISTIO | KUBE_STATE_METRICS | REDIS_EXPORTER),
+    ):
+        read = set()
+        for rules in rules_of(objects).values():
+            for rule in rules:
+                read |= metric_names(rule["expr"])
+        assert read and read <= exported, read - exported
+    assert not dev.kind("PodMonitor")
+    assert not [r for rules in rules_of(dev).values() for r in rules if "istio_" in r["expr"]]
+    assert prod.names("PodMonitor") == {"istio-sidecars"}
+    # Without the mesh, a service that is down still pages, from kube-state-metrics.
+    for deployment in dev.names("Deployment"):
+        alerts = {r["alert"]: r for r in rules_of(dev)[f"{deployment}-alerts"]}
+        assert alerts["ServiceNoPodAvailable"]["labels"]["severity"] == "critical", deployment
+        assert f'deployment="{deployment}"' in alerts["ServiceNoPodAvailable"]["expr"]
+        assert "ServiceReplicasUnavailable" in alerts
+
+
 def dashboard(objects: Objects) -> dict:
     config_map = next(c for c in objects.kind("ConfigMap") if c["metadata"]["labels"].get("grafana_dashboard") == "1")
     assert config_map["metadata"]["namespace"] == "monitoring"
@@ -241,11 +319,7 @@ def test_dashboard_is_grafana_json_with_queries_on_exported_metrics_only(dev, ca
         refs = [t["refId"] for t in panel["targets"]]
         assert len(refs) == len(set(refs))
         for target in panel["targets"]:
-            expr = re.sub(r'"[^"]*"', '""', target["expr"])  # drop label values
-            expr = re.sub(r"\{[^}]*\}", "", expr)  # and matchers
-            expr = re.sub(r"\[[^\]]*\]", "", expr)  # and ranges
-            expr = re.sub(r"\bby\s*\([^)]*\)", "", expr)  # and grouping labels
-            words = set(re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", expr)) - PROMQL_WORDS
+            words = metric_names(target["expr"])
             assert words, target["expr"]
             assert words <= allowed, words - allowed
             queries += 1
@@ -304,12 +378,17 @@ def assert_amtool_accepts(tmp_path, text: str) -> None:
     assert check.returncode == 0, check.stdout + check.stderr
 
 
-def offline_config(tmp_path, stack: str, extra: str) -> str:
-    """What `make test` gives amtool for the stack file with `extra` config lines appended."""
+def offline_config(tmp_path, stack: str, extra: str, replace: tuple[str, str] = ("", "")) -> str:
+    """What `make test` gives amtool for the stack file with `extra` config lines appended (and
+    `replace`'s first text replaced by its second)."""
     from tools.prom_files import alertmanager_config
 
     (tmp_path / "Pulumi.yaml").write_text((PROJECT_DIR / "Pulumi.yaml").read_text())
-    (tmp_path / f"Pulumi.{stack}.yaml").write_text((PROJECT_DIR / f"Pulumi.{stack}.yaml").read_text() + extra)
+    text = (PROJECT_DIR / f"Pulumi.{stack}.yaml").read_text()
+    if replace[0]:
+        assert replace[0] in text
+        text = text.replace(*replace)
+    (tmp_path / f"Pulumi.{stack}.yaml").write_text(text + extra)
     return alertmanager_config(stack, tmp_path)
 
 
@@ -339,7 +418,7 @@ def test_prod_receivers_urls_come_from_the_secrets_manager_into_the_configuratio
     template = external["spec"]["target"]["template"]["data"]["alertmanager.yaml"]
     # Fill the template as the operator would, with URLs that YAML must keep as they are.
     urls = {"oncall": WEBHOOK + "?a=1&b='x'", "team-chat": WEBHOOK + ": #chat"}
-    filled = template.replace('{{ .oncall | toJson }}', json.dumps(urls["oncall"]))
+    filled = template.replace("{{ .oncall | toJson }}", json.dumps(urls["oncall"]))
     filled = filled.replace('{{ index . "team-chat" | toJson }}', json.dumps(urls["team-chat"]))
     config = yaml.safe_load(filled)
     hooks = {r["name"]: r.get("webhook_configs") for r in config["receivers"]}
@@ -354,7 +433,8 @@ def test_prod_receivers_urls_come_from_the_secrets_manager_into_the_configuratio
 
 @needs_amtool
 def test_the_external_configuration_template_passes_amtool(tmp_path):
-    text = offline_config(tmp_path, "prod", "  boutique:alertReceivers:\n    on-call:\n      severities: [critical]\n")
+    # A receiver name that is no Go identifier is read with `index` in the template.
+    text = offline_config(tmp_path, "prod", "", replace=("    oncall:\n", "    on-call:\n"))
     assert "{{" not in text and "on-call" in text
     assert_amtool_accepts(tmp_path, text)
 

@@ -19,7 +19,6 @@ from tests.conftest import run_stack
 OFFICIAL = {
     "base": "https://istio-release.storage.googleapis.com/charts",
     "istiod": "https://istio-release.storage.googleapis.com/charts",
-    "gateway": "https://istio-release.storage.googleapis.com/charts",
     "cni": "https://istio-release.storage.googleapis.com/charts",
     "cert-manager": "https://charts.jetstack.io",
     "external-secrets": "https://charts.external-secrets.io",
@@ -60,7 +59,6 @@ def test_each_operator_runs_in_its_own_namespace(prod):
         "istio-base": "istio-system",
         "istiod": "istio-system",
         "istio-cni": "istio-system",
-        "istio-ingress": "istio-ingress",
         "cert-manager": "cert-manager",
         "external-secrets": "external-secrets",
         "elastic-operator": "elastic-system",
@@ -106,13 +104,21 @@ def test_every_custom_resource_waits_for_the_release_that_brings_its_crd(prod):
 def test_istio_charts_install_in_order(prod):
     run = prod.run
     istiod = next(r for r in run.of_type(HELM_RELEASE) if r.inputs["name"] == "istiod")
-    ingress = next(r for r in run.of_type(HELM_RELEASE) if r.inputs["name"] == "istio-ingress")
     assert _urn_of_release(run, "istio-base") in istiod.dependencies
     assert _urn_of_release(run, "istio-cni") in istiod.dependencies  # injected pods need the node agent
-    assert _urn_of_release(run, "istiod") in ingress.dependencies
     gateway_crds = run.of_type("kubernetes:yaml/v2:ConfigFile")[0].urn
     assert gateway_crds in istiod.dependencies
-    assert ingress.inputs["values"]["service"]["type"] == "LoadBalancer"  # prod: frontendExposure LoadBalancer
+
+
+def test_the_only_way_in_is_the_gateway_api_gateway(prod):
+    """No ingress-gateway chart beside the Gateway: nothing would route through its load balancer."""
+    assert "gateway" not in {r["chart"] for r in releases(prod)}
+    assert not [s for s in prod.kind("Service") if s["spec"].get("type") == "LoadBalancer"]
+    gateways = prod.kind("Gateway")
+    assert len(gateways) == 1
+    # Istio deploys the Gateway's pods into the Gateway's namespace, which enforces `restricted`.
+    namespace = prod.get("Namespace", gateways[0]["metadata"]["namespace"])
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
 
 
 def test_istio_runs_sidecars_the_restricted_namespaces_admit(prod):
@@ -138,7 +144,7 @@ def _registered_owners() -> dict[str, list]:
                 part_of="test",
                 installed=ALL_OPERATORS,
                 gateway_api_crds=versions.GATEWAY_API_CRDS,
-                istio=IstioCharts(versions.ISTIO_BASE, versions.ISTIOD, versions.ISTIO_GATEWAY),
+                istio=IstioCharts(versions.ISTIO_BASE, versions.ISTIOD),
                 cert_manager=versions.CERT_MANAGER,
                 external_secrets=versions.EXTERNAL_SECRETS,
                 eck_operator=versions.ECK_OPERATOR,

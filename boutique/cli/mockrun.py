@@ -8,6 +8,7 @@ registration is recorded with its parent and dependencies.
 from __future__ import annotations
 
 import gc
+import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -29,6 +30,18 @@ SECRET_OUTPUTS = {"random:index/randomPassword:RandomPassword": ("result", "bcry
 # How a secret travels in a Struct: pulumi.runtime.rpc's signature key and value (no public name).
 _SECRET_SIG_KEY = rpc._special_sig_key
 _SECRET_SIG = rpc._special_secret_sig
+
+
+class _CliFormat(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{record.levelname.lower()}: {record.getMessage()}"
+
+
+# What the program logs (pulumi.log.warn, ...) goes to stderr as the Pulumi CLI shows it: `warning: ...`.
+ENGINE_LOG = logging.getLogger("boutique.engine")
+_handler = logging.StreamHandler()
+_handler.setFormatter(_CliFormat())
+ENGINE_LOG.addHandler(_handler)
 
 
 def fake_secret_value(name: str) -> str:
@@ -131,7 +144,7 @@ def run_program(
     run = run if run is not None else Run()
     runtime_settings.ROOT.set(None)  # a fresh root Stack for every run
     monitor = _RecordingMonitor(run.resources)
-    mocks.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    mocks.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=False, logger=ENGINE_LOG, monitor=monitor)
     set_all_config(config, list(secret_keys))
 
     async def body() -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pulumi
 
 from boutique.inputs.catalog import Catalog
-from boutique.inputs.settings import Settings
+from boutique.inputs.settings import PROJECT, Settings, config_key
 from boutique.plans import security, topology, versions
 from components.alert_rules import AlertThresholds, WatchedWorkload
 from components.alertmanager_config import Receiver
@@ -17,7 +17,7 @@ from components.crds import CrdOwners
 from components.kube import STABLE_TRACK
 from components.log_pipeline import ElasticsearchSize, FluentdImage, LogPipeline, LogPipelineArgs
 from components.microservice import workload_name
-from components.monitoring import Monitoring, MonitoringArgs, PrometheusSize
+from components.monitoring import ALERTMANAGER_CONFIG_SECRET, Monitoring, MonitoringArgs, PrometheusSize
 from components.platform import ClusterIssuerArgs, IstioCharts, PlatformArgs, PlatformOperators
 
 # What `istio_requests_total` can tell apart: the protocols whose failures the sidecar sees.
@@ -36,14 +36,12 @@ def platform_operators(catalog: Catalog, settings: Settings, crds: CrdOwners) ->
             istio=IstioCharts(
                 versions.ISTIO_BASE,
                 versions.ISTIOD,
-                versions.ISTIO_GATEWAY,
                 # The shop's namespace enforces PSA restricted: the CNI agent, not a privileged init
                 # container, redirects the pods' traffic.
                 cni=versions.ISTIO_CNI,
                 namespace=topology.ISTIO_NAMESPACE,
                 hub=topology.ISTIO_IMAGE_REGISTRY,
                 proxy_resources={"requests": topology.ISTIO_PROXY_REQUESTS, "limits": topology.ISTIO_PROXY_LIMITS},
-                ingress_service_type="ClusterIP" if settings.frontend_exposure == "ClusterIP" else "LoadBalancer",
             )
             if "istio" in here
             else None,
@@ -85,6 +83,7 @@ def watched_workloads(catalog: Catalog, settings: Settings, services: list[str])
                     protocol=ports.protocol if ports else None,
                     autoscaled=settings.autoscaling and ports is not None,  # only serving services get an HPA
                     app=name,
+                    sidecar=settings.mesh,  # request metrics exist only where Istio's sidecars measure them
                 )
             )
     for name, store in catalog.stores.items():
@@ -97,6 +96,9 @@ def monitoring(
 ) -> Monitoring | None:
     if not settings.monitoring:
         return None
+    chart = versions.KUBE_PROMETHEUS_STACK if "kube-prometheus-stack" in settings.operators else None
+    if chart is not None and not settings.alert_receivers:
+        pulumi.log.warn(no_receiver_warning(settings))
     return Monitoring(
         "monitoring",
         MonitoringArgs(
@@ -110,14 +112,14 @@ def monitoring(
                 latency_p99_ms=settings.alert_latency_p99_ms,
                 redis_memory_ratio=settings.alert_redis_memory_percent / 100,
             ),
-            sidecar_metrics_port=topology.ISTIO_METRICS_PORTS[1],
+            sidecar_metrics_port=topology.ISTIO_METRICS_PORTS[1] if settings.mesh else None,
             prometheus=PrometheusSize(
                 retention=settings.prometheus_retention,
                 storage=settings.prometheus_storage,
                 cpu=settings.prometheus_cpu,
                 memory=settings.prometheus_memory,
             ),
-            chart=versions.KUBE_PROMETHEUS_STACK if "kube-prometheus-stack" in settings.operators else None,
+            chart=chart,
             receivers=[
                 Receiver(
                     name=name,
@@ -134,6 +136,23 @@ def monitoring(
             secret_store=security.secret_store(settings),
         ),
         crds,
+    )
+
+
+def no_receiver_warning(settings: Settings) -> str:
+    """What `pulumi preview` says when this stack's Alertmanager would page nobody, and how to fix it."""
+    key = f"{PROJECT}:{config_key('alert_receivers')}"
+    if settings.secrets_mode == "external":
+        url = (
+            f"and put its webhook URL in the secrets manager as property `oncall` of "
+            f"{settings.secret_key_prefix}{ALERTMANAGER_CONFIG_SECRET}"
+        )
+    else:
+        url = f"and its webhook URL: pulumi config set --secret --path '{key}.oncall.webhookUrl' <url>"
+    return (
+        f"{PROJECT}:{config_key('monitoring')} is on but {key} is empty: Alertmanager sends every alert to "
+        f"the `null` receiver and nobody is paged. Set a receiver: pulumi config set --path "
+        f"'{key}.oncall.severities[0]' critical, {url}"
     )
 
 

@@ -50,6 +50,10 @@ def build_stack(catalog: Catalog, settings: Settings) -> dict[str, pulumi.Input[
     return {
         "namespace": ns_name,
         "frontendAddress": gateway.url if gateway else frontend_address(services[FRONTEND], settings),
+        # Where the gateway host's DNS record points (the Gateway's external address).
+        "gatewayAddress": gateway.address
+        if gateway
+        else f"no gateway (boutique:frontendExposure is {settings.frontend_exposure})",
         "services": sorted(services),
         "operators": sorted(operators.installed),
         # --- monitoring and logging: how to reach Grafana, Alertmanager, Kibana ---

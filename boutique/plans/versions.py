@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from components.helm import ChartRef
 
-# Istio: one version for its three charts (base, istiod, gateway).
+# Istio: one version for its charts (base, cni, istiod). No `gateway` chart: the shop enters through
+# a Gateway API Gateway, whose pods istiod deploys itself.
 ISTIO_VERSION = "1.30.3"
 ISTIO_REPOSITORY = "https://istio-release.storage.googleapis.com/charts"
 
@@ -20,7 +21,6 @@ ISTIO_BASE = ChartRef(
     crd_groups=("networking.istio.io", "security.istio.io", "telemetry.istio.io", "extensions.istio.io"),
 )
 ISTIOD = ChartRef("istiod", ISTIO_REPOSITORY, ISTIO_VERSION)
-ISTIO_GATEWAY = ChartRef("gateway", ISTIO_REPOSITORY, ISTIO_VERSION)
 # The node agent that redirects pods' traffic, so sidecars need no NET_ADMIN init container.
 ISTIO_CNI = ChartRef("cni", ISTIO_REPOSITORY, ISTIO_VERSION)
 
@@ -50,7 +50,6 @@ FLUENTD = ChartRef("fluentd", "https://fluent.github.io/helm-charts", "0.6.0")
 CHARTS = (
     ISTIO_BASE,
     ISTIOD,
-    ISTIO_GATEWAY,
     ISTIO_CNI,
     CERT_MANAGER,
     EXTERNAL_SECRETS,

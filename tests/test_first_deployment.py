@@ -1,0 +1,117 @@
+"""The README's "First deployment to a real cluster" says what the program needs: its capacity
+figures, prod's secrets and IAM subjects, what `pulumi up` reaches and the canary curl all follow
+from what the program renders."""
+
+from __future__ import annotations
+
+import re
+
+from boutique.cli.render import HELM_RELEASE, release
+from boutique.inputs.model import cpu_cores, memory_bytes
+from boutique.inputs.settings import Settings
+from boutique.inputs.stackconfig import read_stack_config
+from boutique.plans import workloads
+from boutique.program import PROJECT_DIR, settings_from_config
+from tools import capacity
+
+README = (PROJECT_DIR / "README.md").read_text()
+
+
+def between(start: str, end: str) -> str:
+    """The README's text between the marker comment starting with `start` and `end`."""
+    begin = README.index(start)
+    return README[README.index("\n", begin) + 1 : README.index(end, begin)]
+
+
+def section(title: str) -> str:
+    begin = README.index(f"\n## {title}\n")
+    return README[begin : README.index("\n## ", begin + 1)]
+
+
+def test_readme_capacity_is_what_the_program_derives(dev, prod):
+    expected = capacity.table({"dev": capacity.stack_rows(dev.run), "prod": capacity.stack_rows(prod.run)})
+    assert between("<!-- capacity:", "<!-- end capacity -->") == expected, "run `make capacity`, paste its table"
+
+
+def _settings(stack: str, catalog) -> Settings:
+    config, _ = read_stack_config(PROJECT_DIR, stack)
+    return settings_from_config(stack, config, catalog)
+
+
+def test_capacity_counts_the_workloads_and_volumes_the_stack_config_asks_for(dev, prod, catalog):
+    settings = _settings("dev", catalog)
+    (shop, *_) = capacity.stack_rows(dev.run)
+    running = workloads.enabled_services(catalog, settings)
+    assert shop.pods == str(sum(settings.replicas_of(s) for s in running) + len(catalog.stores))
+    app_cpu = sum(settings.replicas_of(s) * cpu_cores(catalog.services[s].resources.requests.cpu) for s in running)
+    stores_cpu = sum(cpu_cores(s.resources.requests.cpu) for s in catalog.stores.values())
+    exporter = cpu_cores(workloads.REDIS_EXPORTER_RESOURCES.requests.cpu) * len(catalog.stores)  # monitoring on
+    assert abs(shop.cpu - (app_cpu + stores_cpu + exporter)) < 1e-9
+
+    settings = _settings("prod", catalog)
+    rows = {r.what: r for r in capacity.stack_rows(prod.run)}
+    elasticsearch = rows["Elasticsearch"]
+    assert elasticsearch.pods == str(settings.elasticsearch_nodes)
+    assert elasticsearch.cpu == settings.elasticsearch_nodes * cpu_cores(settings.elasticsearch_cpu)
+    volumes = (
+        sum(memory_bytes(s.storage) for s in catalog.stores.values())  # redisPersistence
+        + memory_bytes(settings.prometheus_storage)
+        + settings.elasticsearch_nodes * memory_bytes(settings.elasticsearch_storage)
+    )
+    total = next(r for r in rows.values() if r.what.startswith("**total**"))
+    assert total.storage == volumes
+
+
+def test_readme_lists_every_secret_prod_reads_and_who_reads_it(prod):
+    read: dict[str, set[str]] = {}
+    for external in prod.kind("ExternalSecret"):
+        for item in external["spec"]["data"]:
+            read.setdefault(item["remoteRef"]["key"], set()).add(item["remoteRef"]["property"])
+    text = section("First deployment to a real cluster")
+    listed = {
+        key: {p.strip(" `") for p in props.split(",")}
+        for key, props in re.findall(r"^\| `([^`]+)` \| ([^|]+) \|", text, re.MULTILINE)
+    }
+    assert read and listed == read
+    for key in read:
+        assert f"--name {key} " in text, key  # and a command that creates it
+    # The IRSA role: its name, and every SecretStore's ServiceAccount in its trust policy.
+    for store in prod.kind("SecretStore"):
+        account = store["spec"]["provider"]["aws"]["auth"]["jwt"]["serviceAccountRef"]["name"]
+        namespace = store["metadata"]["namespace"]
+        assert f"system:serviceaccount:{namespace}:{account}" in text
+        annotated = next(
+            a
+            for a in prod.kind("ServiceAccount")
+            if (a["metadata"]["name"], a["metadata"]["namespace"]) == (account, namespace)
+        )
+        role = annotated["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].rsplit("/", 1)[1]
+        assert f"--role-name {role} " in text
+
+
+def test_readme_lists_what_pulumi_up_must_reach(prod):
+    reached = {release(r)["repository"] for r in prod.run.of_type(HELM_RELEASE)}
+    reached |= {r.inputs["file"] for r in prod.run.of_type("kubernetes:yaml/v2:ConfigFile")}
+    listed = set(re.findall(r"^- `(https://[^`]+)`", between("<!-- pulumi-up-reaches:", "<!-- end"), re.MULTILINE))
+    assert listed == reached
+
+
+def test_readme_canary_curl_trusts_the_gateway_certificate(prod):
+    certificate = prod.kind("Certificate")[0]
+    namespace, secret = certificate["metadata"]["namespace"], certificate["spec"]["secretName"]
+    (host,) = certificate["spec"]["dnsNames"]
+    text = section("Canary releases")
+    assert f"kubectl -n {namespace} get secret {secret} -o jsonpath='{{.data.ca\\.crt}}'" in text
+    commands = [line for line in text.splitlines() if line.startswith("curl ")]
+    assert commands
+    for line in commands:  # the certificate is self-signed: trusted on purpose, or curl fails
+        assert "--cacert shop-ca.crt" in line and f'--resolve "{host}:443:$ADDRESS"' in line, line
+    # The address the curl uses is the one the stack output reads.
+    gateway_command = prod.run.outputs["gatewayAddress"].split(": ", 1)[1]
+    assert gateway_command.replace("[*]", "[0]") in text
+    assert gateway_command in section("The mesh and the way in")
+
+
+def test_readme_names_the_kubernetes_version_the_program_pins():
+    version = Settings().pod_security_version.removeprefix("v")
+    assert f"**Kubernetes {version} or later**" in section("First deployment to a real cluster")

@@ -1,0 +1,185 @@
+"""What each stack asks the cluster for: CPU and memory requests and the volumes it claims, derived
+from a run of the program (the objects `render` writes and the Helm values it sets).
+
+    make capacity          # prints the README's table ("First deployment to a real cluster")
+
+Counted: every Deployment and StatefulSet the program creates (at its replicas, or its autoscaler's
+minimum; the Istio sidecar in every pod of an injected namespace), and the pods whose size the
+program sets in Helm values and custom resources (Prometheus, Alertmanager, Fluentd per node,
+Elasticsearch, Kibana). Not counted: the operators' own pods at their charts' defaults.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from boutique.cli import render
+from boutique.cli.mockrun import Run, run_program
+from boutique.inputs.model import cpu_cores, memory_bytes
+from boutique.inputs.stackconfig import read_stack_config
+from boutique.plans.topology import ISTIO_PROXY_REQUESTS
+from boutique.program import PROJECT_DIR, run
+from components.mesh import INJECTION_LABEL
+from components.monitoring import RELEASE_NAME as KUBE_PROMETHEUS_STACK
+
+STACKS = ("dev", "prod")
+FLUENTD_RELEASE = "fluentd"
+
+
+@dataclass(frozen=True)
+class Row:
+    what: str
+    pods: str
+    cpu: float  # cores
+    memory: float  # bytes
+    storage: float = 0.0  # bytes of PersistentVolumeClaims (the default StorageClass unless named)
+    counted: bool = True  # in the total (a ceiling is not)
+
+
+def _requests(containers: Iterable[Mapping[str, Any]]) -> tuple[float, float]:
+    cpu = memory = 0.0
+    for container in containers:
+        requests = container.get("resources", {}).get("requests", {})
+        cpu += cpu_cores(str(requests.get("cpu", "0")))
+        memory += memory_bytes(str(requests.get("memory", "0")))
+    return cpu, memory
+
+
+def _claims(templates: Iterable[Mapping[str, Any]]) -> float:
+    return sum(memory_bytes(str(t["spec"]["resources"]["requests"]["storage"])) for t in templates)
+
+
+def workload_rows(objects: list[dict[str, Any]]) -> list[Row]:
+    """The Deployments and StatefulSets of each namespace, at their replicas (or the autoscaler's minimum)."""
+    injected = {
+        o["metadata"]["name"]
+        for o in objects
+        if o["kind"] == "Namespace" and INJECTION_LABEL.items() <= o["metadata"].get("labels", {}).items()
+    }
+    minimum = {
+        (o["metadata"]["namespace"], o["spec"]["scaleTargetRef"]["name"]): o["spec"]["minReplicas"]
+        for o in objects
+        if o["kind"] == "HorizontalPodAutoscaler"
+    }
+    proxy = _requests([{"resources": {"requests": ISTIO_PROXY_REQUESTS}}])
+    totals: dict[str, list[float]] = {}
+    for o in objects:
+        if o["kind"] not in ("Deployment", "StatefulSet"):
+            continue
+        namespace = o["metadata"]["namespace"]
+        replicas = o["spec"].get("replicas", minimum.get((namespace, o["metadata"]["name"]), 1))
+        cpu, memory = _requests(o["spec"]["template"]["spec"]["containers"])
+        if namespace in injected:
+            cpu, memory = cpu + proxy[0], memory + proxy[1]
+        storage = _claims(o["spec"].get("volumeClaimTemplates", []))
+        total = totals.setdefault(namespace, [0, 0.0, 0.0, 0.0])
+        for i, amount in enumerate((1, cpu, memory, storage)):
+            total[i] += replicas * amount
+    sidecars = ", each pod with its Istio sidecar"
+    rows = []
+    for ns, (pods, cpu, memory, storage) in sorted(totals.items()):
+        what = f"`{ns}`: its Deployments and StatefulSets" + (sidecars if ns in injected else "")
+        rows.append(Row(what, str(int(pods)), cpu, memory, storage))
+    return rows
+
+
+def quota_rows(objects: list[dict[str, Any]]) -> list[Row]:
+    """The ceiling the program sets each namespace it sizes (autoscalers at their maximum, plus headroom)."""
+    rows = []
+    for o in objects:
+        if o["kind"] == "ResourceQuota":
+            hard = o["spec"]["hard"]
+            rows.append(
+                Row(
+                    f"`{o['metadata']['namespace']}` at most: its ResourceQuota (not in the total)",
+                    f"≤ {hard['pods']}",
+                    cpu_cores(hard["requests.cpu"]),
+                    memory_bytes(hard["requests.memory"]),
+                    memory_bytes(hard.get("requests.storage", "0")),
+                    counted=False,
+                )
+            )
+    return rows
+
+
+def platform_rows(objects: list[dict[str, Any]], releases: list[dict[str, Any]]) -> list[Row]:
+    """The pods whose size the program sets: in Helm values and in ECK's custom resources."""
+    rows = []
+    values = {r["name"]: r["values"] for r in releases}
+    stack = values.get(KUBE_PROMETHEUS_STACK)
+    if stack is not None:
+        prometheus = stack["prometheus"]["prometheusSpec"]
+        claim = prometheus.get("storageSpec", {}).get("volumeClaimTemplate")
+        rows.append(Row("Prometheus", "1", *_requests([prometheus]), _claims([claim] if claim else [])))
+        rows.append(Row("Alertmanager", "1", *_requests([stack["alertmanager"]["alertmanagerSpec"]])))
+    if FLUENTD_RELEASE in values:
+        rows.append(Row("Fluentd (a DaemonSet)", "1 per node", *_requests([values[FLUENTD_RELEASE]])))
+    for o in objects:
+        if o["kind"] == "Elasticsearch":
+            for node_set in o["spec"]["nodeSets"]:
+                count = node_set["count"]
+                cpu, memory = _requests(node_set["podTemplate"]["spec"]["containers"])
+                storage = _claims(node_set.get("volumeClaimTemplates", []))
+                rows.append(Row("Elasticsearch", str(count), count * cpu, count * memory, count * storage))
+        if o["kind"] == "Kibana":
+            count = o["spec"].get("count", 1)
+            cpu, memory = _requests(o["spec"]["podTemplate"]["spec"]["containers"])
+            rows.append(Row("Kibana", str(count), count * cpu, count * memory))
+    return rows
+
+
+def stack_rows(result: Run) -> list[Row]:
+    objects = [render.manifest(r) for r in result.resources if render.is_kubernetes_object(r)]
+    releases = [render.release(r) for r in result.of_type(render.HELM_RELEASE)]
+    rows = workload_rows(objects) + platform_rows(objects, releases)
+    counted = [r for r in rows if r.counted]
+    per_node = any(r.pods.endswith("per node") for r in counted)
+    total = Row(
+        "**total** at the configured replicas" + (", one node" if per_node else ""),
+        "",
+        sum(r.cpu for r in counted),
+        sum(r.memory for r in counted),
+        sum(r.storage for r in counted),
+    )
+    return [*rows, total, *quota_rows(objects)]
+
+
+def run_stack(stack: str) -> Run:
+    config, secret_keys = read_stack_config(PROJECT_DIR, stack)
+    return run_program(run, stack, config, secret_keys)
+
+
+def _cpu(cores: float) -> str:
+    return f"{cores:.2f}".rstrip("0").rstrip(".")
+
+
+def _bytes(amount: float) -> str:
+    if not amount:
+        return "-"
+    if amount < 2**30:
+        return f"{amount / 2**20:.0f} MiB"
+    return f"{amount / 2**30:.1f}".removesuffix(".0") + " GiB"
+
+
+def table(rows_by_stack: Mapping[str, list[Row]]) -> str:
+    lines = [
+        "| stack | what | pods | CPU requested | memory requested | volumes claimed |",
+        "|---|---|---|---|---|---|",
+    ]
+    for stack, rows in rows_by_stack.items():
+        for row in rows:
+            cells = [stack, row.what, row.pods, _cpu(row.cpu), _bytes(row.memory), _bytes(row.storage)]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    print(table({stack: stack_rows(run_stack(stack)) for stack in STACKS}), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
