@@ -1,4 +1,5 @@
-# Everything runs from here: `make render STACK=dev` and `make test` work on a fresh clone.
+# Everything runs from here: `make` (creates venv/), `make render STACK=dev` and `make test` work
+# on a fresh clone.
 PYTHON ?= python3
 VENV := venv
 BIN := $(VENV)/bin
@@ -7,7 +8,8 @@ STACK ?= dev
 STACKS := dev prod
 K8S_VERSIONS := 1.30.0 1.35.0
 
-.PHONY: render test lint actionlint unit renders validate checkov prom-tools promcheck capacity clean
+.DEFAULT_GOAL := venv
+.PHONY: venv render test lint actionlint unit renders validate checkov prom-tools promcheck capacity clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +23,9 @@ $(CHECKOV_VENV)/.installed:
 	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
 	$(CHECKOV_VENV)/bin/pip install --quiet "checkov>=3.2.400,<4"
 	touch $@
+
+# The project's virtualenv: what `venv/bin/python -m boutique ...` runs in.
+venv: $(BIN)/.installed
 
 render: $(BIN)/.installed
 	$(BIN)/python -m boutique render --stack $(STACK) --out build/$(STACK)
@@ -56,12 +61,18 @@ checkov: renders $(CHECKOV_VENV)/.installed
 			--skip-download --compact --quiet || exit 1; \
 	done
 
-# promtool and amtool from Debian (CI runs as root on a fresh machine); skipped when on PATH.
+# promtool and amtool from Debian/Ubuntu (packages prometheus, prometheus-alertmanager), installed
+# when missing; skipped when on PATH. apt-get needs root: through sudo when not root (GitHub's
+# runners run as a user with passwordless sudo), directly when root (CI containers).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 prom-tools:
 	@if command -v promtool >/dev/null 2>&1 && command -v amtool >/dev/null 2>&1; then :; else \
-		echo "installing promtool and amtool (Debian: prometheus, prometheus-alertmanager)"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-			prometheus prometheus-alertmanager >/dev/null || exit 1; \
+		if [ -n "$(SUDO)" ] && ! command -v sudo >/dev/null 2>&1; then \
+			echo "promtool/amtool missing: install prometheus and prometheus-alertmanager as root (no sudo here)"; exit 1; \
+		fi; \
+		echo "installing promtool and amtool (apt-get: prometheus, prometheus-alertmanager)"; \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends prometheus prometheus-alertmanager >/dev/null || exit 1; \
 	fi
 
 # Alert rules (from the rendered PrometheusRules) and the Alertmanager configuration the program

@@ -1,4 +1,4 @@
-"""`python -m boutique render --stack dev --out build/dev`: the program, offline, as files.
+"""`venv/bin/python -m boutique render --stack dev --out build/dev`: the program, offline, as files.
 
 Also `graph` (the service call graph) and `diff` (what changes between two stacks, or between a
 rendered directory and a stack).
@@ -86,8 +86,9 @@ def _diff(args: argparse.Namespace) -> int:
     return 1 if args.exit_code and report.differs else 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m boutique", description=__doc__)
+def build_parser() -> argparse.ArgumentParser:
+    """The command line (also read by the test that keeps the README's commands runnable)."""
+    parser = argparse.ArgumentParser(prog="venv/bin/python -m boutique", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     render = commands.add_parser("render", help="run the program under mocks and write every object as YAML")
     render.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
@@ -109,7 +110,11 @@ def main(argv: list[str] | None = None) -> int:
     diff.add_argument("--catalog", help="catalog file (default: services.yaml)")
     diff.add_argument("--exit-code", action="store_true", help="exit 1 when anything differs")
     diff.set_defaults(handler=_diff)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
     except InputError as exc:

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import pytest
 
+from benchmarks import performance
 from boutique.cli import render
-from boutique.program import PROJECT_DIR
-
-spec = importlib.util.spec_from_file_location("performance", PROJECT_DIR / "benchmarks" / "performance.py")
-performance = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(performance)
 
 
 def resource(name, type_="kubernetes:core/v1:ConfigMap", parent=None, dependencies=()):

@@ -7,6 +7,9 @@ Both sides are rendered the way `render` writes them, so Secret data and Pulumi 
 redacted before anything is compared: no secret value is ever printed (and a change of a secret's
 value alone shows no difference).
 
+Field by field, as `fielddiff.py` compares and prints them: list items matched by identity,
+embedded documents diffed line by line, long values folded.
+
 Matching: two stacks' objects are matched by their Pulumi resource (the URN without the stack),
 so a namespace that differs between stacks is one changed field; a directory has no URNs, so its
 objects are matched by Kubernetes identity (API group, kind, namespace, name), as `kubectl diff` does.
@@ -14,8 +17,6 @@ objects are matched by Kubernetes identity (API group, kind, namespace, name), a
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,10 +24,11 @@ from typing import Any
 import yaml
 
 from boutique.cli import render
+from boutique.cli.fielddiff import ABSENT, Change, changes, describe
 from boutique.cli.mockrun import Run
 from boutique.inputs.errors import InputError
 
-ABSENT = object()
+__all__ = ["ABSENT", "Change", "Report", "changes", "compare", "format_report", "side_of_dir", "side_of_run"]
 
 
 @dataclass(frozen=True)
@@ -114,13 +116,6 @@ def side_of_dir(directory: Path) -> Side:
 # --- comparing -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Change:
-    path: str
-    old: Any
-    new: Any
-
-
 @dataclass
 class Report:
     old: str
@@ -134,53 +129,6 @@ class Report:
     @property
     def differs(self) -> bool:
         return bool(self.added or self.removed or self.changed)
-
-
-def _child(path: str, key: Any) -> str:
-    key = str(key)
-    if key.replace("_", "").replace("-", "").isalnum():
-        return f"{path}.{key}" if path else key
-    return f"{path}[{key}]"  # label and annotation keys hold dots and slashes
-
-
-def _named(items: list[Any]) -> bool:
-    names = [i.get("name") for i in items if isinstance(i, dict)]
-    return len(names) == len(items) and None not in names and len(set(names)) == len(names)
-
-
-def _both(old: Any, new: Any, type_: type) -> bool:
-    """Both sides `type_` (or one absent), with something inside to walk."""
-    sides = [v for v in (old, new) if v is not ABSENT]
-    return all(isinstance(v, type_) for v in sides) and any(len(v) for v in sides)
-
-
-def changes(old: Any, new: Any, path: str = "") -> Iterator[Change]:
-    """Field-by-field differences down to single values; an added or removed object is walked too.
-
-    List items with unique names (containers, env, ports, volumes) are matched by name.
-    """
-    if _both(old, new, dict):
-        before = old if old is not ABSENT else {}
-        after = new if new is not ABSENT else {}
-        for key in [*before, *(k for k in after if k not in before)]:
-            yield from changes(before.get(key, ABSENT), after.get(key, ABSENT), _child(path, key))
-    elif _both(old, new, list):
-        before = old if old is not ABSENT else []
-        after = new if new is not ABSENT else []
-        if _named(before) and _named(after):
-            old_by_name = {i["name"]: i for i in before}
-            new_by_name = {i["name"]: i for i in after}
-            for name in [*old_by_name, *(n for n in new_by_name if n not in old_by_name)]:
-                yield from changes(old_by_name.get(name, ABSENT), new_by_name.get(name, ABSENT), f"{path}[{name}]")
-        else:
-            for index in range(max(len(before), len(after))):
-                yield from changes(
-                    before[index] if index < len(before) else ABSENT,
-                    after[index] if index < len(after) else ABSENT,
-                    f"{path}[{index}]",
-                )
-    elif old != new or type(old) is not type(new):
-        yield Change(path, old, new)
 
 
 def compare(old: Side, new: Side) -> Report:
@@ -197,12 +145,8 @@ def compare(old: Side, new: Side) -> Report:
         if k not in old_items:
             report.added.append(item)
             continue
-        found = [
-            c
-            for c in changes(old_items[k].body, item.body)
-            # Shown once at the top instead of on every object.
-            if not (c.path == "metadata.namespace" and report.renamed_namespaces.get(c.old) == c.new)
-        ]
+        # A namespace renamed throughout is said once at the top instead of in every value naming it.
+        found = list(changes(old_items[k].body, item.body, renames=report.renamed_namespaces))
         if found:
             report.changed.append((item, found))
         else:
@@ -223,17 +167,14 @@ def _renamed_namespaces(old_items: dict[object, Item], new_items: dict[object, I
 # --- printing ------------------------------------------------------------------------------------
 
 
-def show(value: Any) -> str:
-    return "(absent)" if value is ABSENT else json.dumps(value, default=str)
-
-
 def format_report(report: Report) -> str:
     def order(item: Item) -> tuple[str, str, str]:
         return (item.namespace, item.kind, item.name)
 
     lines = [f"--- {report.old}", f"+++ {report.new}"]
     lines += [
-        f"  namespace {old} is {new} (metadata.namespace of every object)"
+        f"  namespace {old} is {new}: values that differ only by that name (namespaces, names, selectors, queries)"
+        " are not listed"
         for old, new in report.renamed_namespaces.items()
     ]
     for item in sorted(report.removed, key=order):
@@ -242,7 +183,7 @@ def format_report(report: Report) -> str:
         lines.append(f"+ {item.header} has been added")
     for item, found in sorted(report.changed, key=lambda pair: order(pair[0])):
         lines.append(f"~ {item.header} has changed:")
-        lines.extend(f"    {c.path}: {show(c.old)} -> {show(c.new)}" for c in found)
+        lines.extend(f"    {line}" for c in found for line in describe(c))
     lines.append(
         f"{report.old} -> {report.new}: {len(report.added)} added, {len(report.removed)} removed, "
         f"{len(report.changed)} changed, {report.unchanged} unchanged"
