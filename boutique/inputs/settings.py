@@ -295,7 +295,7 @@ def _check_receivers(file_name: str, settings: Settings) -> None:
         key = f"{PROJECT}:{config_key('alert_receivers')}.{name}.webhookUrl"
         if settings.secrets_mode == "generated" and receiver.webhook_url is None:
             raise SettingsError(
-                f"{file_name}: {key}: Field required (secretsMode generated: set it with "
+                f"{file_name}: {key}: missing: secretsMode generated keeps the URL in the stack config (set it with "
                 f"`pulumi config set --secret --path {key} <url>`)"
             )
         if settings.secrets_mode == "external" and receiver.webhook_url is not None:
