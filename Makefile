@@ -75,15 +75,19 @@ prom-tools:
 			--no-install-recommends prometheus prometheus-alertmanager >/dev/null || exit 1; \
 	fi
 
-# Alert rules (from the rendered PrometheusRules) and the Alertmanager configuration the program
-# produces: promtool check/test rules, amtool check-config. The unit tests are written for prod.
+# Alert rules (from the rendered PrometheusRules), prometheus-adapter's query as a recording rule,
+# and the Alertmanager configuration the program produces: promtool check/test rules, amtool
+# check-config. The unit tests are written for prod.
 promcheck: renders prom-tools
 	@for stack in $(STACKS); do \
 		$(BIN)/python -m tools.prom_files --stack $$stack --rendered build/$$stack --out build/$$stack/checks || exit 1; \
 		promtool check rules build/$$stack/checks/rules.yaml || exit 1; \
+		if [ -f build/$$stack/checks/adapter_rules.yaml ]; then \
+			promtool check rules build/$$stack/checks/adapter_rules.yaml || exit 1; fi; \
 		amtool check-config build/$$stack/checks/alertmanager.yaml || exit 1; \
 	done
 	promtool test rules tests/promtool/rules_test.yaml
+	promtool test rules tests/promtool/adapter_test.yaml
 
 # What each stack asks the cluster for (the README's first-deployment table).
 capacity: $(BIN)/.installed

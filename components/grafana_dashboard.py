@@ -7,7 +7,8 @@ the catalog's, passed in.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from components.alert_rules import GRPC_SERVER_ERRORS, WatchedWorkload, pod_pattern
 
@@ -17,6 +18,20 @@ WINDOW = "$__rate_interval"
 # Service name the caller used (the Gateway routes a canary split over per-version Services).
 BY_SERVICE = "destination_canonical_service"
 _REQUESTS = f'reporter="destination", destination_workload_namespace="$namespace", {BY_SERVICE}=~"$service"'
+
+
+# A pod's workload from its name: `<Deployment>-<template hash>-<5 chars>` or `<StatefulSet>-<ordinal>`
+# (the shortest prefix that fits, so a canary `frontend-v2`'s pods are its own, not frontend's).
+POD_SUFFIX = "([a-z0-9]+-[a-z0-9]{5}|[0-9]+)"
+
+
+@dataclass(frozen=True)
+class Recommendations:
+    """The Vertical Pod Autoscaler's recommendations, one VerticalPodAutoscaler per workload named
+    after it; `metrics`: resource (cpu, memory) → the metric with each container's target."""
+
+    workloads: Sequence[str]
+    metrics: Mapping[str, str]
 
 
 def _target(expr: str, legend: str, ref: str) -> dict[str, object]:
@@ -71,10 +86,56 @@ def _variable(name: str, label: str, values: Sequence[str], multi: bool) -> dict
     }
 
 
+def _right_sizing(first_id: int, y: int, recommendations: Recommendations) -> list[dict[str, object]]:
+    """A row with, per resource, each container's request against the VPA's recommended one."""
+    panels = [_row(first_id, "Right-sizing: requests vs the Vertical Pod Autoscaler's recommendation", y)]
+    units = {"cpu": ("short", "cores"), "memory": ("bytes", "bytes")}
+    for i, (resource, metric) in enumerate(sorted(recommendations.metrics.items())):
+        requested = label_replace_workload(
+            f'kube_pod_container_resource_requests{{namespace="$namespace", resource="{resource}", '
+            f'pod=~"($workload)-{POD_SUFFIX}"}}',
+            "pod",
+            f"(.+?)-{POD_SUFFIX}",
+        )
+        recommended = label_replace_workload(
+            f'{metric}{{namespace="$namespace", verticalpodautoscaler=~"$workload"}}', "target_name", "(.+)"
+        )
+        unit, said = units.get(resource, ("short", ""))
+        panels.append(
+            _panel(
+                first_id + 1 + i,
+                f"{resource.upper() if resource == 'cpu' else resource.capitalize()}: requested vs recommended",
+                [
+                    _target(f"max by (workload, container) ({requested})", "{{workload}}/{{container}} requested", "A"),
+                    _target(
+                        f"max by (workload, container) ({recommended})", "{{workload}}/{{container}} recommended", "B"
+                    ),
+                ],
+                unit,
+                12 * i,
+                y + 1,
+                f"What each container asks for ({said}) and the target the VPA recommends from its usage "
+                "(recommendation only: nothing is changed). Far apart: adjust `resources` in services.yaml.",
+            )
+        )
+    return panels
+
+
+def label_replace_workload(selector: str, source: str, pattern: str) -> str:
+    """`selector`'s series with a `workload` label taken from `source` (PromQL regexes are anchored)."""
+    return f'label_replace({selector}, "workload", "$1", "{source}", "{pattern}")'
+
+
 def golden_signals(
-    title: str, uid: str, namespace: str, services: Sequence[str], stores: Sequence[WatchedWorkload]
+    title: str,
+    uid: str,
+    namespace: str,
+    services: Sequence[str],
+    stores: Sequence[WatchedWorkload],
+    recommendations: Recommendations | None = None,
 ) -> dict[str, object]:
-    """The dashboard for `services` (Istio request metrics) and Redis `stores` in `namespace`."""
+    """The dashboard for `services` (Istio request metrics) and Redis `stores` in `namespace`, and
+    the VPA's `recommendations` when it has any."""
     by_service = BY_SERVICE
     rate = f"rate(istio_requests_total{{{_REQUESTS}}}[{WINDOW}])"
     failed_http = f'rate(istio_requests_total{{{_REQUESTS}, response_code=~"5.."}}[{WINDOW}])'
@@ -211,6 +272,10 @@ def golden_signals(
                 "Load on the cart store and whether the exporter reaches it.",
             ),
         ]
+    variables = []
+    if recommendations is not None:
+        panels += _right_sizing(10, 35 if stores else 25, recommendations)
+        variables.append(_variable("workload", "Workload", list(recommendations.workloads), multi=True))
     return {
         "uid": uid,
         "title": title,
@@ -232,6 +297,7 @@ def golden_signals(
                 },
                 {**_variable("namespace", "Namespace", [namespace], multi=False), "hide": 2},
                 _variable("service", "Service", list(services), multi=True),
+                *variables,
             ]
         },
         "panels": panels,

@@ -104,6 +104,16 @@ def resource_requirements(requests: Mapping[str, str], limits: Mapping[str, str]
     return core.ResourceRequirementsArgs(requests=dict(requests), limits=dict(limits))
 
 
+def pre_stop_sleep(seconds: int | None) -> core.LifecycleArgs | None:
+    """Keep a stopping container alive `seconds` so its endpoint leaves every load balancer first.
+
+    The kubelet's own sleep action (Kubernetes 1.30+): the shop's images have no shell for `sleep`.
+    """
+    if not seconds:
+        return None
+    return core.LifecycleArgs(pre_stop=core.LifecycleHandlerArgs(sleep=core.SleepActionArgs(seconds=seconds)))
+
+
 def memory_bound_resources(cpu: str, memory: str) -> dict[str, dict[str, str]]:
     """`resources` for chart values and custom resources: memory limited at its request (no
     overcommit, so no surprise OOM kills under node pressure), CPU requested but not throttled."""

@@ -25,6 +25,15 @@ ISTIO_NETWORKING = "networking.istio.io/v1"
 # Probes from the kubelet carry no Istio certificate; the sidecar answers them for the app.
 REWRITE_PROBES_ANNOTATION = {"sidecar.istio.io/rewriteAppHTTPProbers": "true"}
 INJECTION_LABEL = {"istio-injection": "enabled"}
+# The pod's own ProxyConfig (JSON), laid over the mesh's defaults.
+PROXY_CONFIG_ANNOTATION = "proxy.istio.io/config"
+
+
+def stop_with_app(stop_seconds: int) -> dict[str, object]:
+    """ProxyConfig that keeps the sidecar around the app's whole life: it starts first (the app
+    waits until it is ready) and, once told to stop, drains for `stop_seconds`, so the app's
+    in-flight requests and the calls it still makes go through until it is done."""
+    return {"holdApplicationUntilProxyStarts": True, "terminationDrainDuration": f"{stop_seconds}s"}
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from components.kube import (
     container_security_context,
     object_meta,
     pod_security_context,
+    pre_stop_sleep,
     resource_requirements,
     selector_labels,
     service_account,
@@ -35,11 +36,35 @@ class ServicePort:
 
 
 @dataclass(frozen=True)
+class PodsMetric:
+    """A per-pod metric a metrics adapter serves (custom.metrics.k8s.io), and the average each
+    pod should see before the autoscaler adds one."""
+
+    name: str
+    average_value: str  # a quantity: "20", "2500m"
+
+
+@dataclass(frozen=True)
+class ScalingRules:
+    """One direction of the autoscaler's behavior: look back `stabilization_seconds`, then change by
+    at most `pods` or `percent` per `period_seconds` (`select`: Max, the larger of the two; Min)."""
+
+    stabilization_seconds: int
+    pods: int
+    percent: int
+    period_seconds: int
+    select: str = "Max"
+
+
+@dataclass(frozen=True)
 class Autoscaling:
     min_replicas: int
     max_replicas: int
     cpu_percent: int
     memory_percent: int
+    pods_metrics: Sequence[PodsMetric] = ()
+    scale_up: ScalingRules | None = None  # None: Kubernetes' default behavior
+    scale_down: ScalingRules | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +103,8 @@ class MicroServiceArgs:
     autoscaling: Autoscaling | None = None
     init_containers: Sequence[InitContainer] = ()
     termination_grace_period_seconds: int = 30
+    # The main container waits this long after a stop request (its endpoint leaves rotation meanwhile).
+    pre_stop_seconds: int | None = None
     service_type: str = "ClusterIP"
     checkov_skips: Mapping[str, str] = field(default_factory=dict)
     pod_annotations: Mapping[str, str] = field(default_factory=dict)
@@ -199,7 +226,9 @@ class MicroService(pulumi.ComponentResource):
                     metrics=[
                         _utilization("cpu", track.autoscaling.cpu_percent),
                         _utilization("memory", track.autoscaling.memory_percent),
+                        *[_per_pod(metric) for metric in track.autoscaling.pods_metrics],
                     ],
+                    behavior=_behavior(track.autoscaling),
                 ),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[deployment]),
             )
@@ -259,6 +288,7 @@ class MicroService(pulumi.ComponentResource):
                     liveness_probe=args.liveness_probe,
                     resources=resource_requirements(args.requests, args.limits),
                     security_context=container_security_context(),
+                    lifecycle=pre_stop_sleep(args.pre_stop_seconds),
                 )
             ],
         )
@@ -281,6 +311,38 @@ def _utilization(resource: str, percent: int) -> autoscaling.MetricSpecArgs:
             name=resource,
             target=autoscaling.MetricTargetArgs(type="Utilization", average_utilization=percent),
         ),
+    )
+
+
+def _per_pod(metric: PodsMetric) -> autoscaling.MetricSpecArgs:
+    return autoscaling.MetricSpecArgs(
+        type="Pods",
+        pods=autoscaling.PodsMetricSourceArgs(
+            metric=autoscaling.MetricIdentifierArgs(name=metric.name),
+            target=autoscaling.MetricTargetArgs(type="AverageValue", average_value=metric.average_value),
+        ),
+    )
+
+
+def _rules(rules: ScalingRules | None) -> autoscaling.HPAScalingRulesArgs | None:
+    if rules is None:
+        return None
+    period = rules.period_seconds
+    return autoscaling.HPAScalingRulesArgs(
+        stabilization_window_seconds=rules.stabilization_seconds,
+        select_policy=rules.select,
+        policies=[
+            autoscaling.HPAScalingPolicyArgs(type="Pods", value=rules.pods, period_seconds=period),
+            autoscaling.HPAScalingPolicyArgs(type="Percent", value=rules.percent, period_seconds=period),
+        ],
+    )
+
+
+def _behavior(spec: Autoscaling) -> autoscaling.HorizontalPodAutoscalerBehaviorArgs | None:
+    if spec.scale_up is None and spec.scale_down is None:
+        return None
+    return autoscaling.HorizontalPodAutoscalerBehaviorArgs(
+        scale_up=_rules(spec.scale_up), scale_down=_rules(spec.scale_down)
     )
 
 

@@ -12,8 +12,8 @@ External Secrets Operator from the secrets manager (`components.external_secrets
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_random as random
@@ -74,6 +74,11 @@ class MonitoringArgs:
     # Where the Secrets come from: None, generated here; else the secrets manager behind this store
     # (keys `<prefix>grafana-admin` {password}, `<prefix>alertmanager-config` {<receiver>: <url>}).
     secret_store: SecretStoreSpec | None = None
+    # kube-state-metrics values the chart's subchart gets beside its own (e.g. custom resource state).
+    kube_state_metrics: Mapping[str, object] = field(default_factory=dict)
+    # resource (cpu, memory) → the metric with each container's recommended request: the dashboard
+    # charts requests against it. Empty: no recommendations exported.
+    recommendation_metrics: Mapping[str, str] = field(default_factory=dict)
 
 
 def grafana_admin_data(password: pulumi.Input[str]) -> dict[str, pulumi.Input[str]]:
@@ -221,7 +226,9 @@ class Monitoring(pulumi.ComponentResource):
         alertmanager: dict[str, object] = {"resources": memory_bound_resources("50m", "128Mi")}
         if args.receivers:  # the webhook URLs make the configuration a secret
             alertmanager.update(useExistingSecret=True, configSecret=ALERTMANAGER_CONFIG_SECRET)
+        extra = {"kube-state-metrics": dict(args.kube_state_metrics)} if args.kube_state_metrics else {}
         return {
+            **extra,
             "prometheus": {"prometheusSpec": prometheus_spec},
             "alertmanager": {
                 "alertmanagerSpec": alertmanager,
@@ -260,7 +267,16 @@ class Monitoring(pulumi.ComponentResource):
         services = list(dict.fromkeys(w.service for w in args.workloads if w.protocol in ("grpc", "http")))
         stores = [w for w in args.workloads if w.redis]
         board = grafana_dashboard.golden_signals(
-            args.dashboard_title, f"golden-{args.app_namespace}"[:40], args.app_namespace, services, stores
+            args.dashboard_title,
+            f"golden-{args.app_namespace}"[:40],
+            args.app_namespace,
+            services,
+            stores,
+            grafana_dashboard.Recommendations(
+                workloads=[w.name for w in args.workloads], metrics=args.recommendation_metrics
+            )
+            if args.recommendation_metrics
+            else None,
         )
         return core.ConfigMap(
             f"{self._name}-dashboard",

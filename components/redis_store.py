@@ -19,6 +19,7 @@ from components.kube import (
     generated_password,
     object_meta,
     pod_security_context,
+    pre_stop_sleep,
     resource_requirements,
     secret,
     selector_labels,
@@ -67,6 +68,8 @@ class RedisStoreArgs:
     storage_class: str = ""  # empty: the cluster default
     checkov_skips: Mapping[str, str] = field(default_factory=dict)
     pod_annotations: Mapping[str, str] = field(default_factory=dict)
+    pre_stop_seconds: int | None = None  # Redis keeps answering while its endpoint leaves rotation
+    termination_grace_period_seconds: int = 30
     # When set, the Secret `auth_secret_name(name)` is produced by this resource (e.g. an ExternalSecret
     # filled from a secrets manager, built with secret_data) and no password is generated here.
     password_source: pulumi.Resource | None = None
@@ -159,7 +162,7 @@ class RedisStore(pulumi.ComponentResource):
             service_account_name=name,
             automount_service_account_token=False,
             security_context=pod_security_context(),
-            termination_grace_period_seconds=30,
+            termination_grace_period_seconds=args.termination_grace_period_seconds,
             containers=[
                 core.ContainerArgs(
                     name="redis",
@@ -171,6 +174,7 @@ class RedisStore(pulumi.ComponentResource):
                     liveness_probe=core.ProbeArgs(**probe, initial_delay_seconds=5),
                     resources=resource_requirements(args.requests, args.limits),
                     security_context=container_security_context(),
+                    lifecycle=pre_stop_sleep(args.pre_stop_seconds),
                     volume_mounts=[
                         core.VolumeMountArgs(name="data", mount_path=DATA_DIR),
                         core.VolumeMountArgs(name="auth", mount_path=CONFIG_DIR, read_only=True),
@@ -258,7 +262,13 @@ class RedisStore(pulumi.ComponentResource):
     ) -> None:
         metrics_labels = {**labels, "app.kubernetes.io/component": "metrics"}
         self.metrics_service = self._service(
-            f"{name}-metrics-service", f"{name}-metrics", name, namespace, metrics_labels, "metrics", exporter.port,
+            f"{name}-metrics-service",
+            f"{name}-metrics",
+            name,
+            namespace,
+            metrics_labels,
+            "metrics",
+            exporter.port,
             app_protocol="http",
         )
         self.service_monitor = CustomResource(

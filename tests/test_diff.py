@@ -36,6 +36,7 @@ def test_dev_to_prod_lists_what_is_added_removed_and_changed(dev_to_prod, dev, p
         ("ServiceAccount", "loadgenerator"),
         ("NetworkPolicy", "loadgenerator"),
         ("PrometheusRule", "loadgenerator-alerts"),
+        ("VerticalPodAutoscaler", "loadgenerator"),
         ("Secret", "redis-cart-auth"),
         ("Secret", "grafana-admin"),
     }

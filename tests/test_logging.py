@@ -39,7 +39,11 @@ def test_dev_can_turn_on_a_one_node_cluster():
     objects = Objects(
         run_stack(
             "dev",
-            {"logging": "true", "operators": '["kube-prometheus-stack", "cert-manager", "eck-operator", "fluentd"]'},
+            {
+                "logging": "true",
+                "operators": '["kube-prometheus-stack", "cert-manager", "vertical-pod-autoscaler", "eck-operator", '
+                '"fluentd"]',
+            },
         )
     )
     assert objects.get("Elasticsearch", "elasticsearch")["spec"]["nodeSets"][0]["count"] == 1
@@ -113,7 +117,8 @@ def test_fluentd_is_scraped_by_a_service_monitor_of_ours_and_only_that_waits_for
 
 
 def test_without_monitoring_fluentd_is_not_scraped():
-    objects = Objects(run_stack("prod", {"monitoring": "false"}))
+    # Without Prometheus there is no request rate to autoscale on: autoscaling goes too.
+    objects = Objects(run_stack("prod", {"monitoring": "false", "autoscaling": "false"}))
     assert fluentd(objects)["values"]["metrics"]["serviceMonitor"]["enabled"] is False
     assert not objects.kind("ServiceMonitor")
 

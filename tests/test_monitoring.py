@@ -33,6 +33,7 @@ KUBE_STATE_METRICS = {
     "kube_pod_container_status_restarts_total",
     "kube_pod_status_ready",
     "kube_pod_container_resource_limits",
+    "kube_pod_container_resource_requests",
     "kube_deployment_spec_replicas",
     "kube_deployment_status_replicas_ready",
     "kube_deployment_status_replicas_available",
@@ -47,7 +48,7 @@ REDIS_EXPORTER = {
 }
 PROMQL_WORDS = {
     "sum", "max", "min", "avg", "by", "without", "rate", "increase", "histogram_quantile", "max_over_time",
-    "absent", "or", "and", "unless", "on",
+    "absent", "or", "and", "unless", "on", "label_replace",
 }  # fmt: skip
 WEBHOOK = "https://hooks.chat.test/services/T000/B000/very-secret-token"
 
@@ -294,6 +295,15 @@ def test_every_alert_reads_only_metrics_the_stack_exports(dev, prod):
         assert "ServiceReplicasUnavailable" in alerts
 
 
+def custom_resource_metrics(objects: Objects) -> set[str]:
+    """The metrics kube-state-metrics exports from custom resources, as the stack configures it."""
+    values = kps(objects)["values"].get("kube-state-metrics", {})
+    if not values.get("customResourceState", {}).get("enabled"):
+        return set()
+    resources = values["customResourceState"]["config"]["spec"]["resources"]
+    return {f"{r.get('metricNamePrefix', 'kube_customresource')}_{m['name']}" for r in resources for m in r["metrics"]}
+
+
 def dashboard(objects: Objects) -> dict:
     config_map = next(c for c in objects.kind("ConfigMap") if c["metadata"]["labels"].get("grafana_dashboard") == "1")
     assert config_map["metadata"]["namespace"] == "monitoring"
@@ -310,7 +320,7 @@ def test_dashboard_is_grafana_json_with_queries_on_exported_metrics_only(dev, ca
     assert {"datasource", "namespace", "service"} <= names
     service_var = next(v for v in board["templating"]["list"] if v["name"] == "service")
     assert [o["value"] for o in service_var["options"]] == [n for n, s in catalog.services.items() if s.ports]
-    allowed = ISTIO | KUBE_STATE_METRICS | REDIS_EXPORTER
+    allowed = ISTIO | KUBE_STATE_METRICS | REDIS_EXPORTER | custom_resource_metrics(dev)
     queries = 0
     for panel in board["panels"]:
         assert {"id", "type", "title", "gridPos"} <= set(panel)

@@ -25,6 +25,8 @@ OFFICIAL = {
     "kube-prometheus-stack": "https://prometheus-community.github.io/helm-charts",
     "eck-operator": "https://helm.elastic.co",
     "fluentd": "https://fluent.github.io/helm-charts",
+    "prometheus-adapter": "https://prometheus-community.github.io/helm-charts",
+    "vertical-pod-autoscaler": "https://kubernetes.github.io/autoscaler",
 }
 EXACT_VERSION = re.compile(r"^v?\d+\.\d+\.\d+$")
 ALL_OPERATORS = [
@@ -35,6 +37,8 @@ ALL_OPERATORS = [
     "kube-prometheus-stack",
     "eck-operator",
     "fluentd",
+    "prometheus-adapter",
+    "vertical-pod-autoscaler",
 ]
 
 
@@ -64,12 +68,14 @@ def test_each_operator_runs_in_its_own_namespace(prod):
         "elastic-operator": "elastic-system",
         "kube-prometheus-stack": "monitoring",
         "fluentd": "logging",
+        "prometheus-adapter": "prometheus-adapter",
+        "vertical-pod-autoscaler": "vertical-pod-autoscaler",
     }
     assert set(by_name.values()) <= prod.names("Namespace")
 
 
 def test_dev_installs_only_what_it_asks_for(dev):
-    assert {r["chart"] for r in releases(dev)} == {"kube-prometheus-stack", "cert-manager"}
+    assert {r["chart"] for r in releases(dev)} == {"kube-prometheus-stack", "cert-manager", "vertical-pod-autoscaler"}
     assert not dev.run.of_type("kubernetes:yaml/v2:ConfigFile")
 
 
@@ -91,6 +97,7 @@ def test_every_custom_resource_waits_for_the_release_that_brings_its_crd(prod):
         "cert-manager.io": "cert-manager",
         "elasticsearch.k8s.elastic.co": "elastic-operator",
         "kibana.k8s.elastic.co": "elastic-operator",
+        "autoscaling.k8s.io": "vertical-pod-autoscaler",
     }
     checked = 0
     for registration in prod.run.resources:
@@ -180,7 +187,8 @@ def test_operator_the_cluster_has_is_not_installed_and_nothing_waits_for_it():
     run = run_stack(
         "prod",
         {
-            "operators": '["gateway-api", "istio", "cert-manager", "external-secrets", "eck-operator", "fluentd"]',
+            "operators": '["gateway-api", "istio", "cert-manager", "external-secrets", "eck-operator", "fluentd", '
+            '"prometheus-adapter", "vertical-pod-autoscaler"]',
             "clusterOperators": '["kube-prometheus-stack"]',
         },
     )

@@ -18,12 +18,14 @@ def test_restricted_pod_security_pinned_to_a_version(dev, prod):
 
 
 def _pods(objects) -> list[tuple[int, dict]]:
-    """(pods at full scale + the one a rolling update adds, pod spec) per workload."""
+    """(pods at full scale + the ones a rolling update adds + the ones they replace, which keep
+    their quota while they stop, pod spec) per workload."""
     hpas = {h["metadata"]["name"]: h["spec"]["maxReplicas"] for h in objects.kind("HorizontalPodAutoscaler")}
     found = []
     for workload in objects.kind("Deployment") + objects.kind("StatefulSet"):
         pods = hpas.get(workload["metadata"]["name"], workload["spec"].get("replicas", 1))
-        pods += 1 if workload["kind"] == "Deployment" else 0
+        if workload["kind"] == "Deployment":
+            pods += 2 * workload["spec"]["strategy"]["rollingUpdate"]["maxSurge"]
         found.append((pods, workload["spec"]["template"]["spec"]))
     return found
 

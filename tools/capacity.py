@@ -6,7 +6,8 @@ from a run of the program (the objects `render` writes and the Helm values it se
 Counted: every Deployment and StatefulSet the program creates (at its replicas, or its autoscaler's
 minimum; the Istio sidecar in every pod of an injected namespace), and the pods whose size the
 program sets in Helm values and custom resources (Prometheus, Alertmanager, Fluentd per node,
-Elasticsearch, Kibana). Not counted: the operators' own pods at their charts' defaults.
+Elasticsearch, Kibana, prometheus-adapter, the VPA recommender). Not counted: the operators' own
+pods at their charts' defaults.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from boutique.inputs.model import cpu_cores, memory_bytes
 from boutique.inputs.stackconfig import read_stack_config
 from boutique.plans.topology import ISTIO_PROXY_REQUESTS
 from boutique.program import PROJECT_DIR, run
+from components.autoscaling import ADAPTER_RELEASE, VPA_RELEASE
 from components.mesh import INJECTION_LABEL
 from components.monitoring import RELEASE_NAME as KUBE_PROMETHEUS_STACK
 
@@ -117,6 +119,15 @@ def platform_rows(objects: list[dict[str, Any]], releases: list[dict[str, Any]])
         rows.append(Row("Alertmanager", "1", *_requests([stack["alertmanager"]["alertmanagerSpec"]])))
     if FLUENTD_RELEASE in values:
         rows.append(Row("Fluentd (a DaemonSet)", "1 per node", *_requests([values[FLUENTD_RELEASE]])))
+    sized = [
+        ("prometheus-adapter", values.get(ADAPTER_RELEASE)),
+        ("VPA recommender", values.get(VPA_RELEASE, {}).get("recommender")),
+    ]
+    for what, pod in sized:
+        if pod is not None:
+            count = pod["replicas"]
+            cpu, memory = _requests([pod])
+            rows.append(Row(what, str(count), count * cpu, count * memory))
     for o in objects:
         if o["kind"] == "Elasticsearch":
             for node_set in o["spec"]["nodeSets"]:

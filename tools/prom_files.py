@@ -4,6 +4,9 @@
 
 - `rules.yaml`: every PrometheusRule's groups from the rendered manifests, as a Prometheus rule
   file (`promtool check rules`, `promtool test rules`).
+- `adapter_rules.yaml` (stacks that install prometheus-adapter): each of the adapter's rules as a
+  recording rule, its query filled in the way the adapter fills it for the pods of the shop's
+  namespace (`promtool test rules tests/promtool/adapter_test.yaml`).
 - `alertmanager.yaml`: the Alertmanager configuration the program produces, taken from a run of the
   program under mocks (the rendered Secret is redacted): its Secret, its ExternalSecret's template or
   the chart's values. Offline, `secure:` config values cannot be decrypted and the secrets manager is
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -24,6 +28,7 @@ from boutique.cli.mockrun import run_program
 from boutique.cli.render import HELM_RELEASE
 from boutique.inputs.stackconfig import SECRET_PLACEHOLDER, read_stack_config
 from boutique.program import PROJECT_DIR, run
+from components.autoscaling import ADAPTER_RELEASE
 from components.external_secrets import template_ref
 from components.monitoring import ALERTMANAGER_CONFIG_KEY, ALERTMANAGER_CONFIG_SECRET, RELEASE_NAME
 
@@ -35,6 +40,30 @@ def rule_groups(rendered: Path) -> list[dict]:
     for path in sorted((rendered / "manifests").rglob("prometheusrule-*.yaml")):
         groups.extend(yaml.safe_load(path.read_text())["spec"]["groups"])
     return groups
+
+
+def adapter_rule_groups(rendered: Path) -> list[dict]:
+    """prometheus-adapter's custom rules from the rendered releases, as recording rules named what the
+    adapter serves. The adapter fills in `<<.Series>>` (the series its seriesQuery selects),
+    `<<.LabelMatchers>>` (the namespace and the pods asked for, by the labels mapped to namespaces
+    and pods) and `<<.GroupBy>>` (the pod label); here any pod of the shop's namespace."""
+    namespace = json.loads((rendered / "outputs.json").read_text())["namespace"]
+    releases = yaml.safe_load((rendered / "releases.yaml").read_text())["releases"]
+    rules = []
+    for entry in releases:
+        if entry["chart"] != ADAPTER_RELEASE:
+            continue
+        for rule in entry["values"]["rules"]["custom"]:
+            series = re.match(r"[a-zA-Z_:][a-zA-Z0-9_:]*", rule["seriesQuery"]).group(0)
+            by_resource = {o["resource"]: label for label, o in rule["resources"]["overrides"].items()}
+            expr = (
+                rule["metricsQuery"]
+                .replace("<<.Series>>", series)
+                .replace("<<.LabelMatchers>>", f'{by_resource["namespace"]}="{namespace}",{by_resource["pod"]}=~".+"')
+                .replace("<<.GroupBy>>", by_resource["pod"])
+            )
+            rules.append({"record": rule["name"]["as"], "expr": expr})
+    return [{"name": ADAPTER_RELEASE, "rules": rules}] if rules else []
 
 
 def reveal(value: object) -> object:
@@ -83,6 +112,12 @@ def main() -> int:
     groups = rule_groups(args.rendered)
     (args.out / "rules.yaml").write_text(yaml.safe_dump({"groups": groups}, sort_keys=False))
     print(f"{args.out}/rules.yaml: {len(groups)} groups, {sum(len(g['rules']) for g in groups)} rules")
+    adapter = adapter_rule_groups(args.rendered)
+    adapter_file = args.out / "adapter_rules.yaml"
+    adapter_file.unlink(missing_ok=True)
+    if adapter:
+        adapter_file.write_text(yaml.safe_dump({"groups": adapter}, sort_keys=False))
+        print(f"{adapter_file}: prometheus-adapter's query as {len(adapter[0]['rules'])} recording rule(s)")
     text = alertmanager_config(args.stack)
     if text is not None:
         (args.out / "alertmanager.yaml").write_text(text)

@@ -214,6 +214,40 @@ class Api(StrictModel):
         return self
 
 
+class ServiceAutoscaling(StrictModel):
+    """What the service's autoscaler aims for besides CPU and memory (stacks with the mesh and
+    `autoscaling` on): requests per second each pod should answer, measured by its sidecar."""
+
+    requests_per_second: Annotated[float, Field(gt=0, le=100000)] = 20
+
+
+class Shutdown(StrictModel):
+    """How a workload stops without dropping requests.
+
+    `preStopSeconds`: a serving container keeps running that long after it is told to stop, while
+    Kubernetes and the mesh take its endpoint out of rotation (the images have no shell: the
+    kubelet's own sleep action). `drainSeconds`: how long it may then take, after SIGTERM, to
+    finish what is in flight. The grace period covers both.
+    """
+
+    pre_stop_seconds: Annotated[int, Field(ge=1, le=300)] = 5
+    drain_seconds: Annotated[int, Field(ge=0, le=3600)] = 25
+
+    def window(self, serving: bool) -> int:
+        """Seconds from the stop request to the end of the drain (no wait without a port to leave)."""
+        return (self.pre_stop_seconds if serving else 0) + self.drain_seconds
+
+
+def check_grace(grace: int | None, shutdown: Shutdown, serving: bool) -> None:
+    """An explicit grace period must cover the endpoint wait and the drain, or the kubelet kills mid-drain."""
+    if grace is not None and grace < shutdown.window(serving):
+        parts = "shutdown.preStopSeconds + shutdown.drainSeconds" if serving else "shutdown.drainSeconds"
+        raise ValueError(
+            f"terminationGracePeriodSeconds {grace} is shorter than {parts} ({shutdown.window(serving)}): "
+            "the kubelet would kill the process before it has drained; raise it or leave it out (default: their sum)"
+        )
+
+
 class Service(StrictModel):
     component: Name
     description: str
@@ -226,10 +260,19 @@ class Service(StrictModel):
     optional: bool = False
     wait_for: WaitFor | None = None
     image: Image | None = None  # default: <images.registry>/<name>:<images.tag>
-    termination_grace_period_seconds: Seconds = 30
+    termination_grace_period_seconds: Seconds | None = None  # None: the shutdown window
+    shutdown: Shutdown = Shutdown()
+    autoscaling: ServiceAutoscaling = ServiceAutoscaling()
     checkov_skips: dict[CheckId, Reason] = {}
     mesh: MeshPolicy = MeshPolicy()  # overrides of the catalog's mesh defaults
     api: Api | None = None  # required for a served service in the mesh (plans/checks.py)
+
+    @property
+    def grace_period_seconds(self) -> int:
+        """The pod's terminationGracePeriodSeconds: as given, else the whole shutdown window."""
+        if self.termination_grace_period_seconds is not None:
+            return self.termination_grace_period_seconds
+        return self.shutdown.window(self.ports is not None)
 
     @model_validator(mode="after")
     def _probes_need_port(self) -> Service:
@@ -244,6 +287,7 @@ class Service(StrictModel):
         clash = set(self.calls) & set(self.env)
         if clash:
             raise ValueError(f"{sorted(clash)} set in both calls and env; an address is derived from calls")
+        check_grace(self.termination_grace_period_seconds, self.shutdown, self.ports is not None)
         return self
 
 
@@ -254,7 +298,12 @@ class Store(StrictModel):
     port: Port
     storage: Quantity
     resources: Resources
+    shutdown: Shutdown = Shutdown()
     checkov_skips: dict[CheckId, Reason] = {}
+
+    @property
+    def grace_period_seconds(self) -> int:
+        return self.shutdown.window(serving=True)
 
 
 class Catalog(StrictModel):

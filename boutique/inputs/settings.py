@@ -23,6 +23,7 @@ from boutique.inputs.catalog import DIGEST, DNS_LABEL, OverrideTag
 from boutique.inputs.errors import SettingsError, described, format_validation_error, nearest
 from boutique.inputs.mesh_settings import DNS_SUBDOMAIN, HOSTNAME, Canary
 from boutique.inputs.model import Quantity, StrictModel
+from boutique.inputs.scaling_settings import ScalingSettings
 from boutique.inputs.security_settings import (
     STACK_IMAGES,
     ContainerDefaults,
@@ -53,8 +54,9 @@ NODEPORT_REFUSED = (
 
 # --- platform operators, monitoring, logging ---
 Operator = Literal[
-    "gateway-api", "istio", "cert-manager", "external-secrets", "kube-prometheus-stack", "eck-operator", "fluentd"
-]
+    "gateway-api", "istio", "cert-manager", "external-secrets", "kube-prometheus-stack", "eck-operator", "fluentd",
+    "prometheus-adapter", "vertical-pod-autoscaler",
+]  # fmt: skip
 LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
 PROMETHEUS_DURATION = described(
     r"^[0-9]+(ms|s|m|h|d|w|y)$", "a Prometheus duration: a whole number and one unit, e.g. 15d"
@@ -94,6 +96,7 @@ class Settings(StrictModel):
     autoscaling_memory_percent: Percent = 80
     redis_persistence: bool = False
     redis_storage_class: str = ""  # empty: the cluster's default StorageClass
+    scaling: ScalingSettings = ScalingSettings()  # request rate, behavior, right-sizing
 
     # --- the mesh and the way in (Istio, canaries, Gateway API) ---
     mesh: bool = False
@@ -253,6 +256,9 @@ def operators_needed(settings: Settings) -> dict[str, list[str]]:
         "frontendExposure": (settings.frontend_exposure == "gateway", ["gateway-api"]),
         "clusterIssuer": (settings.cluster_issuer != "none", ["cert-manager"]),
         "secretsMode": (settings.secrets_mode == "external", ["external-secrets"]),
+        # In the mesh the autoscalers also scale on request rate, which prometheus-adapter serves.
+        "autoscaling": (settings.autoscaling and settings.mesh, ["prometheus-adapter"]),
+        "scaling.recommendations": (settings.scaling.recommendations, ["vertical-pod-autoscaler"]),
     }
     return {key: operators for key, (on, operators) in needs.items() if on}
 

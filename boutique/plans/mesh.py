@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import pulumi
@@ -15,15 +16,28 @@ from boutique.plans.topology import CLUSTER_ISSUER_NAME, ISTIO_NAMESPACE
 from components.canary import CanaryRouting, traffic_rules
 from components.gateway import HttpsGatewayArgs
 from components.kube import STABLE_TRACK, ownership_labels, pod_security_labels
-from components.mesh import REWRITE_PROBES_ANNOTATION, Canary, MeshServiceArgs
+from components.mesh import (
+    PROXY_CONFIG_ANNOTATION,
+    REWRITE_PROBES_ANNOTATION,
+    Canary,
+    MeshServiceArgs,
+    stop_with_app,
+)
 from components.microservice import Track, track_service_name
 
 ISTIO_GATEWAY_CLASS = "istio"
 
 
-def pod_annotations(settings: Settings, has_probes: bool) -> dict[str, str]:
-    """In the mesh, probes go through the sidecar (the kubelet has no mesh certificate)."""
-    return dict(REWRITE_PROBES_ANNOTATION) if settings.mesh and has_probes else {}
+def pod_annotations(settings: Settings, has_probes: bool, stop_seconds: int = 0) -> dict[str, str]:
+    """In the mesh, probes go through the sidecar (the kubelet has no mesh certificate), and the
+    sidecar starts before the app and drains for as long as the app may take to stop
+    (`stop_seconds`: its preStop wait plus its drain)."""
+    if not settings.mesh:
+        return {}
+    annotations = dict(REWRITE_PROBES_ANNOTATION) if has_probes else {}
+    if stop_seconds:
+        annotations[PROXY_CONFIG_ANNOTATION] = json.dumps(stop_with_app(stop_seconds), separators=(",", ":"))
+    return annotations
 
 
 def routing_of(canary: CanaryConfig) -> CanaryRouting:
@@ -61,7 +75,7 @@ def canary_track(
         image=image_ref,
         env=env,
         replicas=canary.replicas,
-        autoscaling=workloads.autoscaling_for(settings, canary.replicas),
+        autoscaling=workloads.autoscaling_for(settings, canary.replicas, catalog.services[name]),
         checkov_skips=skips,
     )
 

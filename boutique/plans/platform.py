@@ -10,7 +10,7 @@ import pulumi
 
 from boutique.inputs.catalog import Catalog
 from boutique.inputs.settings import PROJECT, Settings, config_key
-from boutique.plans import security, topology, versions
+from boutique.plans import scaling, security, topology, versions
 from components.alert_rules import AlertThresholds, WatchedWorkload
 from components.alertmanager_config import Receiver
 from components.crds import CrdOwners
@@ -134,6 +134,9 @@ def monitoring(
             ],
             dashboard_title=f"{catalog.part_of}: golden signals",
             secret_store=security.secret_store(settings),
+            # VPA recommendations, exported by the kube-state-metrics this stack installs.
+            kube_state_metrics=scaling.kube_state_metrics(settings) if chart else {},
+            recommendation_metrics=scaling.recommendation_metrics(settings) if chart else {},
         ),
         crds,
     )

@@ -280,11 +280,17 @@ def allowed_registries(catalog: Catalog, settings: Settings, enabled: list[str])
 # --- resource limits ---
 
 
+# A rolling update adds a pod (maxSurge 1) and the pod it replaces keeps its quota while it stops
+# (preStop and drain: the quota counts a terminating pod until its grace period ends).
+SURGE_PODS = 1
+DRAINING_PODS = 1
+
+
 def _pods_at_most(settings: Settings, replicas: int, autoscaled: bool) -> int:
-    """Pods of a Deployment at full scale, plus the one a rolling update adds (maxSurge 1)."""
+    """Pods of a Deployment at full scale, plus a rolling update's new pod and the one it replaces."""
     if settings.autoscaling and autoscaled:
         replicas = max(replicas, settings.autoscaling_max_replicas)
-    return replicas + 1
+    return replicas + SURGE_PODS + DRAINING_PODS
 
 
 def _resources(amounts: Mapping[str, Mapping[str, str]]) -> Resources:
@@ -311,8 +317,9 @@ def _per_pod(catalog: Catalog, settings: Settings, enabled: list[str]) -> list[t
 
 def quota(catalog: Catalog, settings: Settings, enabled: list[str]) -> dict[str, str]:
     """What the workloads can ask for at full scale (canaries, exporters and the mesh's proxy
-    included), plus `quotaHeadroomPercent` for what none of them declares (init containers,
-    a second rolling update). Only a LoadBalancer exposure may create a load balancer; PVCs only
+    included, and a pod stopping beside each Deployment's rolling update), plus
+    `quotaHeadroomPercent` for what none of them declares (init containers, a second rolling update,
+    rollouts that outpace the drain). Only a LoadBalancer exposure may create a load balancer; PVCs only
     with persistence."""
     room = 1 + settings.quota_headroom_percent / 100
     totals = {"requests.cpu": 0.0, "requests.memory": 0.0, "limits.cpu": 0.0, "limits.memory": 0.0}

@@ -8,8 +8,9 @@ from pulumi_kubernetes.core import v1 as core
 from boutique.inputs.catalog import Catalog
 from boutique.inputs.settings import Settings
 from boutique.plans import mesh as meshplan
-from boutique.plans import platform, security, workloads
+from boutique.plans import platform, scaling, security, workloads
 from boutique.plans.topology import FRONTEND, GATEWAY_NAME
+from components.autoscaling import AutoscalingSupport
 from components.crds import CrdOwners
 from components.gateway import HttpsGateway
 from components.kube import create_namespace, name_of, ownership_labels
@@ -36,6 +37,11 @@ def build_stack(catalog: Catalog, settings: Settings) -> dict[str, pulumi.Input[
 
     stores = _stores(catalog, settings, ns_name, policies.secrets, crds)
     services = _services(catalog, settings, running, ns_name, stores)
+
+    # --- traffic autoscaling and right-sizing ---
+    support = scaling.support_args(catalog, settings, running, ns_name)
+    if support is not None:
+        AutoscalingSupport("autoscaling", support, crds)
 
     # --- the mesh and the way in ---
     if settings.mesh:
@@ -90,7 +96,11 @@ def _stores(
                 storage_size=store.storage,
                 storage_class=settings.redis_storage_class,
                 checkov_skips=workloads.checkov_skips(catalog, settings, name, store.checkov_skips),
-                pod_annotations=meshplan.pod_annotations(settings, has_probes=True),
+                pod_annotations=meshplan.pod_annotations(
+                    settings, has_probes=True, stop_seconds=store.shutdown.window(serving=True)
+                ),
+                pre_stop_seconds=store.shutdown.pre_stop_seconds,
+                termination_grace_period_seconds=store.grace_period_seconds,
                 password_source=secrets.get(auth_secret_name(name)),
                 exporter=workloads.store_exporter(settings),
             ),
@@ -130,14 +140,17 @@ def _services(
                 readiness_probe=workloads.probe_args(probes.readiness, port.container) if probes else None,
                 liveness_probe=workloads.probe_args(probes.liveness, port.container) if probes else None,
                 replicas=replicas,
-                autoscaling=workloads.autoscaling_for(settings, replicas) if port else None,
+                autoscaling=workloads.autoscaling_for(settings, replicas, service) if port else None,
                 init_containers=workloads.wait_for_init(catalog, service),
-                termination_grace_period_seconds=service.termination_grace_period_seconds,
+                termination_grace_period_seconds=service.grace_period_seconds,
+                pre_stop_seconds=service.shutdown.pre_stop_seconds if port else None,
                 service_type="LoadBalancer"
                 if name == FRONTEND and settings.frontend_exposure == "LoadBalancer"
                 else "ClusterIP",
                 checkov_skips=workloads.checkov_skips(catalog, settings, name, service.checkov_skips),
-                pod_annotations=meshplan.pod_annotations(settings, has_probes=probes is not None),
+                pod_annotations=meshplan.pod_annotations(
+                    settings, has_probes=probes is not None, stop_seconds=service.shutdown.window(port is not None)
+                ),
                 canary=meshplan.canary_track(catalog, settings, name, env),
             ),
             # A service that reads a store's password starts after that Secret exists.

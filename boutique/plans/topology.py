@@ -21,6 +21,10 @@ def gateway_service_account(gateway_class: str = "istio") -> str:
 # Metrics endpoints the monitoring namespace scrapes: the Istio sidecar's merged metrics (15020)
 # and Envoy's own (15090); the Redis exporter sidecar.
 ISTIO_METRICS_PORTS = (15020, 15090)
+# What the sidecars count every request in, and the per-pod rate of it prometheus-adapter serves
+# under this name: the name the autoscalers' `Pods` metric asks for.
+ISTIO_REQUESTS = "istio_requests_total"
+REQUEST_RATE_METRIC = "requests_per_second"
 REDIS_EXPORTER_PORT = 9121
 
 # The mesh (Istio): identities, and what its injection adds to every pod. The platform installs

@@ -46,6 +46,12 @@ ECK_OPERATOR = ChartRef(
     crd_groups=("elasticsearch.k8s.elastic.co", "kibana.k8s.elastic.co"),
 )
 FLUENTD = ChartRef("fluentd", "https://fluent.github.io/helm-charts", "0.6.0")
+# Serves the request-rate metric the autoscalers read (adapter v0.12.0); the newest chart.
+PROMETHEUS_ADAPTER = ChartRef("prometheus-adapter", "https://prometheus-community.github.io/helm-charts", "5.3.0")
+# SIG Autoscaling's own chart (VPA 1.7.1), the newest; brings the VerticalPodAutoscaler CRD.
+VERTICAL_POD_AUTOSCALER = ChartRef(
+    "vertical-pod-autoscaler", "https://kubernetes.github.io/autoscaler", "0.11.0", crd_groups=("autoscaling.k8s.io",)
+)
 
 CHARTS = (
     ISTIO_BASE,
@@ -56,6 +62,8 @@ CHARTS = (
     KUBE_PROMETHEUS_STACK,
     ECK_OPERATOR,
     FLUENTD,
+    PROMETHEUS_ADAPTER,
+    VERTICAL_POD_AUTOSCALER,
 )
 
 # Gateway API CRDs, standard channel: upstream publishes them as a release manifest, not a chart.

@@ -6,7 +6,7 @@ from pulumi_kubernetes.core import v1 as core
 
 from boutique.inputs.catalog import Catalog, Probe, Resources, Service
 from boutique.inputs.settings import Settings
-from boutique.plans import topology, versions
+from boutique.plans import scaling, topology, versions
 from components.microservice import Autoscaling, InitContainer, ServicePort
 from components.redis_store import RedisExporter
 
@@ -14,6 +14,7 @@ from components.redis_store import RedisExporter
 REDIS_EXPORTER_RESOURCES = Resources.model_validate(
     {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"cpu": "50m", "memory": "64Mi"}}
 )
+
 
 def enabled_services(catalog: Catalog, settings: Settings) -> list[str]:
     """The catalog's services this stack runs (optional ones only when switched on)."""
@@ -118,15 +119,9 @@ def wait_for_init(catalog: Catalog, service: Service) -> list[InitContainer]:
     ]
 
 
-def autoscaling_for(settings: Settings, replicas: int) -> Autoscaling | None:
-    if not settings.autoscaling:
-        return None
-    return Autoscaling(
-        min_replicas=replicas,
-        max_replicas=settings.autoscaling_max_replicas,
-        cpu_percent=settings.autoscaling_cpu_percent,
-        memory_percent=settings.autoscaling_memory_percent,
-    )
+def autoscaling_for(settings: Settings, replicas: int, service: Service) -> Autoscaling | None:
+    """The autoscaler of one of the service's Deployments (the stable one or a canary)."""
+    return scaling.autoscaling(settings, replicas, service)
 
 
 def store_exporter(settings: Settings) -> RedisExporter | None:
