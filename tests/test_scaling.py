@@ -208,7 +208,9 @@ def _refused(catalog, stack: str, **overrides: str) -> str:
 
 
 def test_what_the_request_rate_and_the_recommendations_need_is_checked(catalog):
-    operators = json.dumps(["gateway-api", "istio", "cert-manager", "external-secrets", "kube-prometheus-stack"])
+    operators = json.dumps(
+        ["gateway-api", "istio", "cert-manager", "external-secrets", "kube-prometheus-stack", "eck-operator", "fluentd"]
+    )
     message = _refused(catalog, "prod", operators=f'{operators[:-1]}, "vertical-pod-autoscaler"]')
     assert message.startswith("Pulumi.prod.yaml: boutique:autoscaling: needs the prometheus-adapter operator")
     message = _refused(catalog, "prod", operators=f'{operators[:-1]}, "prometheus-adapter"]')
