@@ -119,6 +119,11 @@ def test_every_workload_has_a_recommendation_only_vpa_waiting_for_its_crd(stack,
     assert all(recommender.urn in r.dependencies for r in objects.run.of_type(VPA_KIND))
     values = chart_values(objects, "vertical-pod-autoscaler")
     assert values["admissionController"]["enabled"] is False and values["updater"]["enabled"] is False
+    if stack == "prod":  # CI's deployer manages them beside the workloads
+        (rule,) = [
+            r for r in objects.get("Role", "boutique-deployer")["rules"] if "autoscaling.k8s.io" in r["apiGroups"]
+        ]
+        assert rule["resources"] == ["verticalpodautoscalers"] and {"create", "patch"} <= set(rule["verbs"])
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])

@@ -181,6 +181,8 @@ def access_plan(catalog: Catalog, settings: Settings) -> AccessPlan:
         extra.append(Grant("external-secrets.io", ["externalsecrets", "secretstores"], READ + WRITE))
     if settings.mesh:
         extra.append(Grant("security.istio.io", ["authorizationpolicies", "peerauthentications"], READ + WRITE))
+    if settings.scaling.recommendations:
+        extra.append(Grant("autoscaling.k8s.io", ["verticalpodautoscalers"], READ + WRITE))
     return AccessPlan(
         bindings={role: Subjects(tuple(s.groups), tuple(s.users)) for role, s in settings.access.items()},
         deployer=settings.deployer_service_account or None,
