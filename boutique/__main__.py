@@ -35,7 +35,7 @@ def _run_stack(stack: str, catalog_path: Path) -> Run:
     # Validate everything first: bad input registers nothing and writes nothing.
     catalog = load_catalog(catalog_path)
     config, secret_keys = read_stack_config(PROJECT_DIR, stack)
-    settings_from_config(stack, config, catalog)
+    settings_from_config(stack, config, catalog, secret_keys)
     return run_program(lambda: run(catalog_path), stack, config, secret_keys)
 
 

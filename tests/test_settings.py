@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
+from pydantic import SecretStr
 
 from boutique.inputs.errors import SettingsError
 from boutique.inputs.settings import NODEPORT_REFUSED, Settings, config_key, parse_settings
@@ -17,7 +18,9 @@ def test_pulumi_yaml_declares_every_key_with_the_models_default():
     assert set(declared) == set(model_keys)
     for key, field in model_keys.items():
         assert declared[key]["description"], key
-        assert declared[key]["default"] == field.get_default(call_default_factory=True), key
+        default = field.get_default(call_default_factory=True)
+        default = default.get_secret_value() if isinstance(default, SecretStr) else default
+        assert declared[key]["default"] == default, key
 
 
 def settings(catalog, **values):

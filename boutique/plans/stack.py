@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pulumi
 from pulumi_kubernetes.core import v1 as core
 
 from boutique.inputs.catalog import Catalog
 from boutique.inputs.settings import Settings
 from boutique.plans import mesh as meshplan
-from boutique.plans import platform, security, workloads
+from boutique.plans import platform, security, supply_chain, workloads
 from boutique.plans.topology import FRONTEND, GATEWAY_NAME
 from components.crds import CrdOwners
 from components.gateway import HttpsGateway
@@ -16,7 +18,14 @@ from components.kube import create_namespace, name_of, ownership_labels
 from components.mesh import MeshService
 from components.microservice import MicroService, MicroServiceArgs
 from components.redis_store import RedisStore, RedisStoreArgs, auth_secret_name
+from components.runtime_security import RuntimeSecurity
 from components.secure_policy_bundle import SecurePolicyBundle
+
+
+@dataclass(frozen=True)
+class PullSecrets:
+    names: list[str]
+    resources: list[pulumi.Resource]
 
 
 def build_stack(catalog: Catalog, settings: Settings) -> dict[str, pulumi.Input[object]]:
@@ -32,10 +41,17 @@ def build_stack(catalog: Catalog, settings: Settings) -> dict[str, pulumi.Input[
     logs = platform.log_pipeline(catalog, settings, crds)
 
     # --- security (SecurePolicyBundle) ---
-    policies = SecurePolicyBundle("security", security.bundle_args(catalog, settings, running, ns_name), crds)
+    bundle = security.bundle_args(catalog, settings, running, ns_name)
+    policies = SecurePolicyBundle("security", bundle, crds)
 
-    stores = _stores(catalog, settings, ns_name, policies.secrets, crds)
-    services = _services(catalog, settings, running, ns_name, stores)
+    # --- supply chain and runtime security: pull secrets, Falco ---
+    pulls = _pull_secrets(settings, policies.secrets)
+    runtime = supply_chain.runtime_security_args(catalog, settings, bundle.network)
+    if runtime is not None:
+        RuntimeSecurity("runtime-security", runtime)
+
+    stores = _stores(catalog, settings, ns_name, policies.secrets, crds, pulls)
+    services = _services(catalog, settings, running, ns_name, stores, pulls)
 
     # --- the mesh and the way in ---
     if settings.mesh:
@@ -66,12 +82,19 @@ def _namespace(catalog: Catalog, settings: Settings) -> core.Namespace:
     return create_namespace("namespace", settings.namespace, labels)
 
 
+def _pull_secrets(settings: Settings, secrets: dict[str, pulumi.Resource]) -> PullSecrets:
+    """The registry credentials every ServiceAccount carries, and what makes them exist (pods wait)."""
+    names = supply_chain.pull_secrets(settings)
+    return PullSecrets(names, [secrets[n] for n in names if n in secrets])
+
+
 def _stores(
     catalog: Catalog,
     settings: Settings,
     ns_name: pulumi.Input[str],
     secrets: dict[str, pulumi.Resource],
     crds: CrdOwners,
+    pulls: PullSecrets,
 ) -> dict[str, RedisStore]:
     """`secrets`: Secret name -> what produces it elsewhere (external secrets); else generated."""
     stores: dict[str, RedisStore] = {}
@@ -93,8 +116,10 @@ def _stores(
                 pod_annotations=meshplan.pod_annotations(settings, has_probes=True),
                 password_source=secrets.get(auth_secret_name(name)),
                 exporter=workloads.store_exporter(settings),
+                image_pull_secrets=pulls.names,
             ),
             crds,
+            opts=pulumi.ResourceOptions(depends_on=pulls.resources),
         )
     return stores
 
@@ -105,6 +130,7 @@ def _services(
     running: list[str],
     ns_name: pulumi.Input[str],
     stores: dict[str, RedisStore],
+    pulls: PullSecrets,
 ) -> dict[str, MicroService]:
     store_secrets = {name: (auth_secret_name(name), "password") for name in stores}
     services: dict[str, MicroService] = {}
@@ -139,9 +165,11 @@ def _services(
                 checkov_skips=workloads.checkov_skips(catalog, settings, name, service.checkov_skips),
                 pod_annotations=meshplan.pod_annotations(settings, has_probes=probes is not None),
                 canary=meshplan.canary_track(catalog, settings, name, env),
+                image_pull_secrets=pulls.names,
             ),
-            # A service that reads a store's password starts after that Secret exists.
-            opts=pulumi.ResourceOptions(depends_on=[s.secret for s in callee_stores]),
+            # A service that reads a store's password starts after that Secret exists; every pod
+            # after its registry credentials.
+            opts=pulumi.ResourceOptions(depends_on=[*(s.secret for s in callee_stores), *pulls.resources]),
         )
     return services
 

@@ -46,6 +46,8 @@ ECK_OPERATOR = ChartRef(
     crd_groups=("elasticsearch.k8s.elastic.co", "kibana.k8s.elastic.co"),
 )
 FLUENTD = ChartRef("fluentd", "https://fluent.github.io/helm-charts", "0.6.0")
+# Falco (a DaemonSet) with Falcosidekick (its subchart, 0.12.1); images pinned at the end.
+FALCO = ChartRef("falco", "https://falcosecurity.github.io/charts", "9.1.0")
 
 CHARTS = (
     ISTIO_BASE,
@@ -56,6 +58,7 @@ CHARTS = (
     KUBE_PROMETHEUS_STACK,
     ECK_OPERATOR,
     FLUENTD,
+    FALCO,
 )
 
 # Gateway API CRDs, standard channel: upstream publishes them as a release manifest, not a chart.
@@ -77,3 +80,13 @@ FLUENTD_IMAGE_TAG = "v1.19.3-debian-elasticsearch8-1.1"
 
 # Exports Redis's INFO as Prometheus metrics; Redis itself has no /metrics.
 REDIS_EXPORTER_IMAGE = "quay.io/oliver006/redis_exporter:v1.88.0"
+
+# --- supply chain and runtime security: Falco ---
+# The falco chart's images, pinned here rather than left to the chart: Falco 0.44.1 (the chart's
+# appVersion; its image bundles the falco-rules 5.1.0 ruleset and the container plugin 0.7.1, so
+# nothing is downloaded at run time) and Falcosidekick 2.32.0 (the subchart's default).
+FALCO_IMAGE_REGISTRY = "docker.io"
+FALCO_IMAGE_REPOSITORY = "falcosecurity/falco"
+FALCO_IMAGE_TAG = "0.44.1"
+FALCOSIDEKICK_IMAGE_REPOSITORY = "falcosecurity/falcosidekick"
+FALCOSIDEKICK_IMAGE_TAG = "2.32.0"
