@@ -43,7 +43,7 @@ class ExternalSecretSpec:
     remote_key: str
     properties: Sequence[str]
     template: Mapping[str, str] | None = None
-    secret_type: str = "Opaque"  # the Secret's type (with a template), e.g. kubernetes.io/dockerconfigjson
+    secret_type: str = "Opaque"  # noqa: S105 - the Secret's type (with a template)
 
 
 @dataclass(frozen=True)

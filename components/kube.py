@@ -160,7 +160,7 @@ def secret(
     labels: Mapping[str, str],
     string_data: pulumi.Input[Mapping[str, pulumi.Input[str]]],
     parent: pulumi.Resource,
-    secret_type: str = "Opaque",
+    secret_type: str = "Opaque",  # noqa: S107 - a Secret type
 ) -> core.Secret:
     """A Secret (Opaque unless `secret_type` says otherwise); `string_data` holds Pulumi secrets, so
     render and state keep them hidden."""

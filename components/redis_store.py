@@ -261,7 +261,13 @@ class RedisStore(pulumi.ComponentResource):
     ) -> None:
         metrics_labels = {**labels, "app.kubernetes.io/component": "metrics"}
         self.metrics_service = self._service(
-            f"{name}-metrics-service", f"{name}-metrics", name, namespace, metrics_labels, "metrics", exporter.port,
+            f"{name}-metrics-service",
+            f"{name}-metrics",
+            name,
+            namespace,
+            metrics_labels,
+            "metrics",
+            exporter.port,
             app_protocol="http",
         )
         self.service_monitor = CustomResource(

@@ -29,7 +29,7 @@ from components.runtime_security import ImageRef, RuntimeSecurityArgs
 from components.secure_policy_bundle import DOCKER_CONFIG_JSON, DOCKER_CONFIG_KEY, RegistryCredentials
 
 # The remote secret's properties (external mode): the registry account.
-USERNAME, PASSWORD = "username", "password"  # noqa: S105 - property names
+USERNAME, PASSWORD = "username", "password"
 # Falco priority -> the `severity` label Alertmanager routes on (our receivers take critical and
 # warning). Every priority is named, so nothing depends on Falcosidekick's defaults.
 FALCO_SEVERITIES = {
