@@ -15,7 +15,6 @@ REDIS_EXPORTER_RESOURCES = Resources.model_validate(
     {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"cpu": "50m", "memory": "64Mi"}}
 )
 
-
 def enabled_services(catalog: Catalog, settings: Settings) -> list[str]:
     """The catalog's services this stack runs (optional ones only when switched on)."""
     optional_on = {"loadgenerator": settings.load_generator}
