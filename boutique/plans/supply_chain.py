@@ -43,6 +43,12 @@ FALCO_SEVERITIES = {
     "debug": "info",
 }
 FALCO_MINIMUM_PRIORITY = "warning"  # below it, nothing reaches Alertmanager
+# The images ECK runs for an Elasticsearch or Kibana of a given `version` (no `image` set): the
+# Elastic registry's, tagged with that version.
+ECK_IMAGES = {
+    "Elasticsearch": "docker.elastic.co/elasticsearch/elasticsearch",
+    "Kibana": "docker.elastic.co/kibana/kibana",
+}
 
 
 # --- registry credentials ---
