@@ -24,6 +24,7 @@ RELEASE_NAME = "falco"
 FALCO_POD_LABELS = {"app.kubernetes.io/name": "falco", "app.kubernetes.io/instance": RELEASE_NAME}
 SIDEKICK_POD_LABELS = {"app.kubernetes.io/name": "falcosidekick", "app.kubernetes.io/instance": RELEASE_NAME}
 SIDEKICK_PORT = 2801  # Falcosidekick's HTTP input (the chart's http_output URL for Falco)
+SIDEKICK_REPLICAS = 2  # one may restart while Falco keeps sending
 ALERTMANAGER_ENDPOINT = "/api/v2/alerts"  # Alertmanager dropped API v1 in 0.27
 PSA_LEVEL = "privileged"
 
@@ -59,6 +60,7 @@ def sidekick_values(args: RuntimeSecurityArgs) -> dict[str, object]:
     return {
         "enabled": True,
         "image": args.sidekick_image.values(),
+        "replicaCount": SIDEKICK_REPLICAS,
         "resources": memory_bound_resources("20m", "64Mi"),
         "securityContext": {
             "allowPrivilegeEscalation": False,
@@ -82,6 +84,9 @@ def sidekick_values(args: RuntimeSecurityArgs) -> dict[str, object]:
 def falco_values(args: RuntimeSecurityArgs) -> dict[str, object]:
     return {
         "image": args.falco_image.values(),
+        # The chart's requests, said here so the capacity table counts them; no CPU limit, so a
+        # busy node never throttles Falco into dropping events.
+        "resources": {"requests": {"cpu": "100m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}},
         # The eBPF probe is built into Falco: no kernel module, no driver-loader init container; BPF
         # capabilities instead of a privileged container.
         "driver": {"kind": "modern_ebpf", "modernEbpf": {"leastPrivileged": True}},

@@ -113,7 +113,7 @@ def test_fluentd_is_scraped_by_a_service_monitor_of_ours_and_only_that_waits_for
 
 
 def test_without_monitoring_fluentd_is_not_scraped():
-    objects = Objects(run_stack("prod", {"monitoring": "false"}))
+    objects = Objects(run_stack("prod", {"monitoring": "false", "falco": "false"}))  # Falco alerts need monitoring
     assert fluentd(objects)["values"]["metrics"]["serviceMonitor"]["enabled"] is False
     assert not objects.kind("ServiceMonitor")
 

@@ -25,6 +25,7 @@ OFFICIAL = {
     "kube-prometheus-stack": "https://prometheus-community.github.io/helm-charts",
     "eck-operator": "https://helm.elastic.co",
     "fluentd": "https://fluent.github.io/helm-charts",
+    "falco": "https://falcosecurity.github.io/charts",
 }
 EXACT_VERSION = re.compile(r"^v?\d+\.\d+\.\d+$")
 ALL_OPERATORS = [
@@ -64,6 +65,7 @@ def test_each_operator_runs_in_its_own_namespace(prod):
         "elastic-operator": "elastic-system",
         "kube-prometheus-stack": "monitoring",
         "fluentd": "logging",
+        "falco": "falco",
     }
     assert set(by_name.values()) <= prod.names("Namespace")
 

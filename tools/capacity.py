@@ -5,8 +5,8 @@ from a run of the program (the objects `render` writes and the Helm values it se
 
 Counted: every Deployment and StatefulSet the program creates (at its replicas, or its autoscaler's
 minimum; the Istio sidecar in every pod of an injected namespace), and the pods whose size the
-program sets in Helm values and custom resources (Prometheus, Alertmanager, Fluentd per node,
-Elasticsearch, Kibana). Not counted: the operators' own pods at their charts' defaults.
+program sets in Helm values and custom resources (Prometheus, Alertmanager, Fluentd and Falco per
+node, Falcosidekick, Elasticsearch, Kibana). Not counted: the operators' own pods at their charts' defaults.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from boutique.plans.topology import ISTIO_PROXY_REQUESTS
 from boutique.program import PROJECT_DIR, run
 from components.mesh import INJECTION_LABEL
 from components.monitoring import RELEASE_NAME as KUBE_PROMETHEUS_STACK
+from components.runtime_security import RELEASE_NAME as FALCO_RELEASE
 
 STACKS = ("dev", "prod")
 FLUENTD_RELEASE = "fluentd"
@@ -117,6 +118,12 @@ def platform_rows(objects: list[dict[str, Any]], releases: list[dict[str, Any]])
         rows.append(Row("Alertmanager", "1", *_requests([stack["alertmanager"]["alertmanagerSpec"]])))
     if FLUENTD_RELEASE in values:
         rows.append(Row("Fluentd (a DaemonSet)", "1 per node", *_requests([values[FLUENTD_RELEASE]])))
+    if FALCO_RELEASE in values:
+        falco = values[FALCO_RELEASE]
+        rows.append(Row("Falco (a DaemonSet)", "1 per node", *_requests([falco])))
+        sidekick, replicas = falco["falcosidekick"], falco["falcosidekick"]["replicaCount"]
+        cpu, memory = _requests([sidekick])
+        rows.append(Row("Falcosidekick", str(replicas), replicas * cpu, replicas * memory))
     for o in objects:
         if o["kind"] == "Elasticsearch":
             for node_set in o["spec"]["nodeSets"]:
