@@ -11,6 +11,7 @@ from boutique.__main__ import main
 from boutique.cli import images
 from boutique.cli.render import HELM_RELEASE, release
 from boutique.plans import topology, versions
+from tests.security_stacks import MESH_PORT_FORWARD, variant
 
 PINNED = re.compile(r"^[a-z0-9.-]+(:[0-9]+)?/[^\s:@]+(:(?!latest$)[\w][\w.-]*)?(@sha256:[a-f0-9]{64})?$")
 
@@ -67,6 +68,13 @@ def test_prod_lists_the_images_pinned_in_helm_values_and_istios(prod, prod_image
 
 def test_dev_outside_the_mesh_lists_no_istio_image(dev):
     assert not [image for image in images.collect(dev.run) if "istio" in image]
+
+
+def test_a_mesh_the_cluster_runs_injects_the_proxy_the_admission_rule_expects():
+    listed = images.collect(variant("dev", MESH_PORT_FORWARD).run)
+    proxy = f"{topology.ISTIO_IMAGE_REGISTRY}/{topology.ISTIO_PROXY_IMAGE}:{versions.ISTIO_VERSION}"
+    assert listed[proxy] == ["boutique-dev/* (istio-proxy, injected)"]
+    assert not [image for image in listed if "/pilot:" in image]  # the cluster's istiod, not ours
 
 
 def test_every_listed_image_is_pinned_to_a_registry_and_a_tag_or_digest(prod_images):

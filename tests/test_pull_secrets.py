@@ -131,6 +131,17 @@ def test_generated_mode_writes_a_secret_pull_secret_from_registry_auth():
         assert objects.get("ServiceAccount", spec["serviceAccountName"])["imagePullSecrets"] == [{"name": PULL_SECRET}]
 
 
+def test_ci_may_update_the_generated_pull_secret_by_name():
+    objects = run_with(
+        "dev",
+        {"imagePullSecret": PULL_SECRET, "registryAuth": ACCOUNT, "deployerServiceAccount": "deployer"},
+        ("registryAuth",),
+    )
+    rules = objects.get("Role", "deployer")["rules"]
+    by_name = next(r for r in rules if r["resources"] == ["secrets"] and "resourceNames" in r)
+    assert PULL_SECRET in by_name["resourceNames"] and "update" in by_name["verbs"]
+
+
 def test_the_credential_is_in_no_rendered_file(tmp_path):
     objects = dev_private()
     render.write(objects.run, tmp_path)

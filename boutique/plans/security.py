@@ -174,7 +174,7 @@ def access_plan(catalog: Catalog, settings: Settings) -> AccessPlan:
     extra: list[Grant] = []
     if settings.secrets_mode == "generated":
         # The deployer writes the generated Secrets, and reads back only those it owns.
-        names = [redis_store.auth_secret_name(s) for s in catalog.stores]
+        names = [redis_store.auth_secret_name(s) for s in catalog.stores] + supply_chain.pull_secrets(settings)
         extra += [
             Grant("", ["secrets"], ["create"]),  # create cannot be limited to names
             Grant("", ["secrets"], ["get", "update", "patch", "delete"], names),
