@@ -177,6 +177,7 @@ def test_falco_can_be_switched_on_in_dev():
         ({"falco": "true", "monitoring": "false"}, "boutique:falco: Falco's alerts go to Alertmanager"),
         ({"falco": "true", "falcoNamespace": "boutique-dev"}, "boutique:falcoNamespace: 'boutique-dev' is used by"),
         ({"falco": "true", "falcoNamespace": "monitoring"}, "boutique:falcoNamespace: 'monitoring' is used by"),
+        ({"falco": "true", "falcoNamespace": "istio-system"}, "boutique:falcoNamespace: 'istio-system' is used by"),
     ],
 )
 def test_falco_settings_that_cannot_work_are_refused(catalog, values, says):

@@ -130,7 +130,13 @@ def check_supply_chain(file_name: str, catalog: Catalog, settings: Settings) -> 
     if settings.falco:
         if not settings.monitoring:
             raise refuse("falco", "Falco's alerts go to Alertmanager: set boutique:monitoring to true")
-        others = {settings.namespace, settings.monitoring_namespace, settings.gateway_namespace}
+        others = {
+            settings.namespace,
+            settings.monitoring_namespace,
+            settings.logging_namespace,
+            settings.gateway_namespace,
+            topology.ISTIO_NAMESPACE,
+        }
         if settings.falco_namespace in others:
             raise refuse(
                 "falco_namespace",
