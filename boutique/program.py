@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-from pulumi.runtime.config import is_config_secret
+from pulumi.runtime.config import get_config_secret_keys_env, is_config_secret
 
 from boutique.inputs.catalog import CATALOG_FILE, Catalog, load_catalog
 from boutique.inputs.errors import InputError
@@ -39,7 +39,8 @@ def settings_from_config(
 def load_inputs(catalog_path: Path = CATALOG_FILE) -> tuple[Catalog, Settings]:
     catalog = load_catalog(catalog_path)
     config = read_config()
-    secret_keys = [key for key in config if is_config_secret(key)]
+    # The engine names the encrypted keys (PULUMI_CONFIG_SECRET_KEYS, which the language host loads).
+    secret_keys = {key for key in config if is_config_secret(key)} | set(get_config_secret_keys_env())
     return catalog, settings_from_config(pulumi.get_stack(), config, catalog, secret_keys)
 
 
