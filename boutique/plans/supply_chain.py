@@ -68,8 +68,11 @@ def docker_config(host: str, auth: str) -> str:
 def docker_config_template(host: str) -> str:
     """The same for External Secrets (template engine v2): the account comes from the remote
     secret's properties, base64-encoded by the template."""
-    auth = "{{ printf " + '"%s:%s"' + f" .{USERNAME} .{PASSWORD} | b64enc }}}}"
-    return json.dumps({"auths": {host: {"auth": "AUTH"}}}, separators=(",", ":")).replace("AUTH", auth)
+    auth = f'{{{{ printf "%s:%s" .{USERNAME} .{PASSWORD} | b64enc }}}}'
+    # Put in after json.dumps, which would escape the template's own quotes (`\"`) and break it;
+    # what the template renders, base64, needs no escaping.
+    marker = "AUTH-FROM-TEMPLATE"
+    return json.dumps({"auths": {host: {"auth": marker}}}, separators=(",", ":")).replace(marker, auth)
 
 
 def pull_secrets(settings: Settings) -> list[str]:
