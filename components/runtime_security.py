@@ -73,7 +73,8 @@ def sidekick_values(args: RuntimeSecurityArgs) -> dict[str, object]:
                 "hostport": args.alertmanager_url,
                 "endpoint": ALERTMANAGER_ENDPOINT,
                 "minimumpriority": args.minimum_priority,
-                "customseveritymap": ", ".join(f"{p}:{s}" for p, s in args.severities.items()),
+                # No spaces: Falcosidekick 2.32 reads " alert" as no priority at all.
+                "customseveritymap": ",".join(f"{p}:{s}" for p, s in args.severities.items()),
                 # Alertmanager groups by alertname; Falco's rule name is the `rule` label.
                 "extralabels": "alertname:FalcoEvent",
             }

@@ -79,7 +79,8 @@ def test_alerts_go_to_our_alertmanager_with_severities_it_routes(catalog, values
     service = f"kube-prometheus-stack-alertmanager.{settings.monitoring_namespace}.svc:9093"
     assert alertmanager["hostport"] == f"http://{service}"
     assert alertmanager["endpoint"] == "/api/v2/alerts"  # Alertmanager 0.27 dropped API v1
-    severities = dict(pair.split(":") for pair in alertmanager["customseveritymap"].split(", "))
+    # Falcosidekick splits at "," and takes what is before ":" as the priority, spaces and all.
+    severities = dict(pair.split(":") for pair in alertmanager["customseveritymap"].split(","))
     assert set(severities) == {p.lower() for p in PRIORITIES}  # every priority says its severity
     sent = PRIORITIES[: PRIORITIES.index(alertmanager["minimumpriority"].upper()) + 1]
     # What reaches Alertmanager carries a severity prod's receivers take (not only the null receiver).
