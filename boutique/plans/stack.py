@@ -24,6 +24,8 @@ from components.secure_policy_bundle import SecurePolicyBundle
 
 @dataclass(frozen=True)
 class PullSecrets:
+    """The registry credentials the shop's ServiceAccounts carry, and the resources that make them."""
+
     names: list[str]
     resources: list[pulumi.Resource]
 
