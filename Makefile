@@ -9,7 +9,7 @@ STACKS := dev prod
 K8S_VERSIONS := 1.30.0 1.35.0
 
 .DEFAULT_GOAL := venv
-.PHONY: venv render test lint actionlint unit renders validate checkov prom-tools promcheck capacity clean
+.PHONY: venv render images test lint actionlint unit renders validate checkov prom-tools promcheck capacity clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ venv: $(BIN)/.installed
 
 render: $(BIN)/.installed
 	$(BIN)/python -m boutique render --stack $(STACK) --out build/$(STACK)
+
+# Every image the stack runs, one per line (`image  where`): what the pull-request workflow scans.
+images: $(BIN)/.installed
+	@$(BIN)/python -m boutique images --stack $(STACK)
 
 test: lint actionlint prom-tools unit renders validate checkov promcheck
 

@@ -1,7 +1,7 @@
 """`venv/bin/python -m boutique render --stack dev --out build/dev`: the program, offline, as files.
 
-Also `graph` (the service call graph) and `diff` (what changes between two stacks, or between a
-rendered directory and a stack).
+Also `graph` (the service call graph), `diff` (what changes between two stacks, or between a
+rendered directory and a stack) and `images` (every image a stack runs).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def _run_stack(stack: str, catalog_path: Path) -> Run:
     # Validate everything first: bad input registers nothing and writes nothing.
     catalog = load_catalog(catalog_path)
     config, secret_keys = read_stack_config(PROJECT_DIR, stack)
-    settings_from_config(stack, config, catalog)
+    settings_from_config(stack, config, catalog, secret_keys)
     return run_program(lambda: run(catalog_path), stack, config, secret_keys)
 
 
@@ -50,6 +50,13 @@ def _render(args: argparse.Namespace) -> int:
     for kind, count in sorted(kinds.items()):
         print(f"  {count:4d}  {kind}")
     print(f"  {sum(kinds.values()):4d}  objects, {len(result.resources)} Pulumi resources")
+    return 0
+
+
+def _images(args: argparse.Namespace) -> int:
+    from boutique.cli import images
+
+    sys.stdout.write(images.format_images(images.collect(_run_stack(args.stack, _catalog_path(args)))))
     return 0
 
 
@@ -95,6 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--out", required=True, help="output directory (replaced)")
     render.add_argument("--catalog", help="catalog file (default: services.yaml)")
     render.set_defaults(handler=_render)
+    images = commands.add_parser(
+        "images", help="every image the stack runs, one per line: `image  where` (what `render` would write runs)"
+    )
+    images.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
+    images.add_argument("--catalog", help="catalog file (default: services.yaml)")
+    images.set_defaults(handler=_images)
     graph = commands.add_parser("graph", help="print the service call graph from the catalog")
     graph.add_argument("--format", choices=("mermaid", "dot"), default="mermaid", help="default: mermaid")
     graph.add_argument("--catalog", help="catalog file (default: services.yaml)")

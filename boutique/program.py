@@ -5,31 +5,43 @@ The top of the program: it reads the inputs, checks them together, and hands the
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
 import pulumi
+from pulumi.runtime.config import get_config_secret_keys_env, is_config_secret
 
 from boutique.inputs.catalog import CATALOG_FILE, Catalog, load_catalog
 from boutique.inputs.errors import InputError
 from boutique.inputs.settings import Settings, parse_settings, read_config
 from boutique.plans.checks import check_inputs
 from boutique.plans.stack import build_stack
+from boutique.plans.supply_chain import check_registry_auth_is_secret
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
-def settings_from_config(stack: str, config: Mapping[str, Any], catalog: Catalog) -> Settings:
-    """The stack settings from `boutique:*` config values, checked on their own and against the catalog."""
+def settings_from_config(
+    stack: str, config: Mapping[str, Any], catalog: Catalog, secret_keys: Collection[str] | None = None
+) -> Settings:
+    """The stack settings from `boutique:*` config values, checked on their own and against the catalog.
+
+    `secret_keys`: the keys stored encrypted; given, credentials in plain text are refused.
+    """
     settings = parse_settings(stack, config)
     check_inputs(f"Pulumi.{stack}.yaml", catalog, settings)
+    if secret_keys is not None:
+        check_registry_auth_is_secret(f"Pulumi.{stack}.yaml", settings, set(secret_keys))
     return settings
 
 
 def load_inputs(catalog_path: Path = CATALOG_FILE) -> tuple[Catalog, Settings]:
     catalog = load_catalog(catalog_path)
-    return catalog, settings_from_config(pulumi.get_stack(), read_config(), catalog)
+    config = read_config()
+    # The engine names the encrypted keys (PULUMI_CONFIG_SECRET_KEYS, which the language host loads).
+    secret_keys = {key for key in config if is_config_secret(key)} | set(get_config_secret_keys_env())
+    return catalog, settings_from_config(pulumi.get_stack(), config, catalog, secret_keys)
 
 
 def run(catalog_path: Path = CATALOG_FILE) -> None:

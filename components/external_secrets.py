@@ -43,6 +43,7 @@ class ExternalSecretSpec:
     remote_key: str
     properties: Sequence[str]
     template: Mapping[str, str] | None = None
+    secret_type: str = "Opaque"  # noqa: S105 - the Secret's type (with a template)
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,7 @@ def create_external_secrets(
         # Owner: the Secret belongs to its ExternalSecret and goes with it.
         target: dict[str, Any] = {"name": secret.name, "creationPolicy": "Owner"}
         if secret.template is not None:
-            target["template"] = {"engineVersion": "v2", "type": "Opaque", "data": dict(secret.template)}
+            target["template"] = {"engineVersion": "v2", "type": secret.secret_type, "data": dict(secret.template)}
         created[secret.name] = CustomResource(
             f"{prefix}-externalsecret-{secret.name}",
             api_version=API_VERSION,

@@ -5,7 +5,7 @@ Kept in one place so a MicroService, a RedisStore and anything later look and be
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import pulumi
 import pulumi_random as random
@@ -127,15 +127,19 @@ def service_account(
     labels: Mapping[str, str],
     parent: pulumi.Resource,
     annotations: Mapping[str, str] | None = None,
+    image_pull_secrets: Sequence[str] = (),
 ) -> core.ServiceAccount:
     """A workload's own identity, with no API token mounted (it needs no Kubernetes API).
 
     `annotations` bind it to a cloud identity (IRSA, GKE or Azure workload identity).
+    `image_pull_secrets`: registry credentials (dockerconfigjson Secrets) every pod running as it
+    pulls with; the API server copies them into each pod when it is created.
     """
     return core.ServiceAccount(
         resource_name,
         metadata=object_meta(name, namespace, labels, annotations),
         automount_service_account_token=False,
+        image_pull_secrets=[core.LocalObjectReferenceArgs(name=s) for s in image_pull_secrets] or None,
         opts=pulumi.ResourceOptions(parent=parent),
     )
 
@@ -166,12 +170,14 @@ def secret(
     labels: Mapping[str, str],
     string_data: pulumi.Input[Mapping[str, pulumi.Input[str]]],
     parent: pulumi.Resource,
+    secret_type: str = "Opaque",  # noqa: S107 - a Secret type
 ) -> core.Secret:
-    """An Opaque Secret; `string_data` holds Pulumi secrets, so render and state keep them hidden."""
+    """A Secret (Opaque unless `secret_type` says otherwise); `string_data` holds Pulumi secrets, so
+    render and state keep them hidden."""
     return core.Secret(
         resource_name,
         metadata=object_meta(name, namespace, labels),
-        type="Opaque",
+        type=secret_type,
         string_data=string_data,
         opts=pulumi.ResourceOptions(parent=parent),
     )

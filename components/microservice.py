@@ -109,6 +109,7 @@ class MicroServiceArgs:
     checkov_skips: Mapping[str, str] = field(default_factory=dict)
     pod_annotations: Mapping[str, str] = field(default_factory=dict)
     canary: Track | None = None  # a second Deployment `<name>-<version>` beside the stable one
+    image_pull_secrets: Sequence[str] = ()  # registry credentials its ServiceAccount carries
 
     def stable(self) -> Track:
         return Track(STABLE_TRACK, self.image, self.env, self.replicas, self.autoscaling, self.checkov_skips)
@@ -125,7 +126,9 @@ class MicroService(pulumi.ComponentResource):
         self.args = args
         labels = self._labels(name, STABLE_TRACK)
 
-        self.service_account = service_account(f"{name}-sa", name, args.namespace, labels, self)
+        self.service_account = service_account(
+            f"{name}-sa", name, args.namespace, labels, self, image_pull_secrets=args.image_pull_secrets
+        )
         self.service = self._service(name, name, selector_labels(name), labels)
         self.deployment = self._track(name, args.stable())
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
@@ -74,6 +74,7 @@ class RedisStoreArgs:
     # filled from a secrets manager, built with secret_data) and no password is generated here.
     password_source: pulumi.Resource | None = None
     exporter: RedisExporter | None = None  # monitoring on
+    image_pull_secrets: Sequence[str] = ()  # registry credentials its ServiceAccount carries
 
 
 class RedisStore(pulumi.ComponentResource):
@@ -110,7 +111,9 @@ class RedisStore(pulumi.ComponentResource):
             self.secret = secret(
                 f"{name}-secret", secret_name, args.namespace, labels, password.apply(secret_data), self
             )
-        self.service_account = service_account(f"{name}-sa", name, args.namespace, labels, self)
+        self.service_account = service_account(
+            f"{name}-sa", name, args.namespace, labels, self, image_pull_secrets=args.image_pull_secrets
+        )
         self.service = self._service(f"{name}-service", name, name, args.namespace, labels, "redis", args.port)
         self.stateful_set = apps.StatefulSet(
             f"{name}-statefulset",

@@ -17,7 +17,7 @@ from components.access_control import AccessPlan, create_access_control
 from components.admission_policies import create_admission_policies
 from components.crds import CrdOwners
 from components.external_secrets import ExternalSecretSpec, SecretStoreSpec, create_external_secrets
-from components.kube import object_meta
+from components.kube import object_meta, secret
 from components.mesh_security import WorkloadAccess, create_mesh_security
 from components.network_policies import NetworkPlan, create_network_policies
 
@@ -29,6 +29,18 @@ class ContainerLimits:
     max: Mapping[str, str]
     default_requests: Mapping[str, str]
     default_limits: Mapping[str, str]
+
+
+DOCKER_CONFIG_JSON = "kubernetes.io/dockerconfigjson"  # the Secret type kubelets pull with
+DOCKER_CONFIG_KEY = ".dockerconfigjson"
+
+
+@dataclass(frozen=True)
+class RegistryCredentials:
+    """A generated pull Secret: `docker_config` is a Docker config JSON, a Pulumi secret."""
+
+    name: str
+    docker_config: pulumi.Input[str]
 
 
 @dataclass(frozen=True)
@@ -44,6 +56,8 @@ class SecurePolicyBundleArgs:
     secret_store: SecretStoreSpec | None = None  # None: secrets are generated in the stack
     external_secrets: Sequence[ExternalSecretSpec] = ()
     mesh: Sequence[WorkloadAccess] | None = None  # None: no mesh
+    # Registry credentials generated in the stack (in external mode they are an ExternalSecret).
+    registry_credentials: RegistryCredentials | None = None
 
 
 class SecurePolicyBundle(pulumi.ComponentResource):
@@ -92,6 +106,17 @@ class SecurePolicyBundle(pulumi.ComponentResource):
         if args.secret_store is not None:
             self.secrets.update(
                 create_external_secrets(self, name, ns, labels, args.secret_store, args.external_secrets, crds)
+            )
+        if args.registry_credentials is not None:
+            credentials = args.registry_credentials
+            self.secrets[credentials.name] = secret(
+                f"{name}-{credentials.name}",
+                credentials.name,
+                ns,
+                labels,
+                {DOCKER_CONFIG_KEY: credentials.docker_config},
+                self,
+                secret_type=DOCKER_CONFIG_JSON,
             )
         self.mesh_policies = (
             create_mesh_security(self, name, ns, labels, args.mesh, crds) if args.mesh is not None else []

@@ -117,8 +117,8 @@ def test_fluentd_is_scraped_by_a_service_monitor_of_ours_and_only_that_waits_for
 
 
 def test_without_monitoring_fluentd_is_not_scraped():
-    # Without Prometheus there is no request rate to autoscale on: autoscaling goes too.
-    objects = Objects(run_stack("prod", {"monitoring": "false", "autoscaling": "false"}))
+    # Without Prometheus there is no request rate to autoscale on, and Falco's alerts have nowhere to go.
+    objects = Objects(run_stack("prod", {"monitoring": "false", "autoscaling": "false", "falco": "false"}))
     assert fluentd(objects)["values"]["metrics"]["serviceMonitor"]["enabled"] is False
     assert not objects.kind("ServiceMonitor")
 

@@ -27,6 +27,7 @@ OFFICIAL = {
     "fluentd": "https://fluent.github.io/helm-charts",
     "prometheus-adapter": "https://prometheus-community.github.io/helm-charts",
     "vertical-pod-autoscaler": "https://kubernetes.github.io/autoscaler",
+    "falco": "https://falcosecurity.github.io/charts",
 }
 EXACT_VERSION = re.compile(r"^v?\d+\.\d+\.\d+$")
 ALL_OPERATORS = [
@@ -70,6 +71,7 @@ def test_each_operator_runs_in_its_own_namespace(prod):
         "fluentd": "logging",
         "prometheus-adapter": "prometheus-adapter",
         "vertical-pod-autoscaler": "vertical-pod-autoscaler",
+        "falco": "falco",
     }
     assert set(by_name.values()) <= prod.names("Namespace")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 
 from boutique.inputs.errors import SettingsError
 from boutique.inputs.settings import NODEPORT_REFUSED, Settings, config_key, parse_settings
@@ -21,6 +21,7 @@ def test_pulumi_yaml_declares_every_key_with_the_models_default():
         default = field.get_default(call_default_factory=True)
         if isinstance(default, BaseModel):  # a section of its own: Pulumi.yaml declares it whole
             default = default.model_dump(mode="json", by_alias=True)
+        default = default.get_secret_value() if isinstance(default, SecretStr) else default
         assert declared[key]["default"] == default, key
 
 

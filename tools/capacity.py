@@ -5,9 +5,9 @@ from a run of the program (the objects `render` writes and the Helm values it se
 
 Counted: every Deployment and StatefulSet the program creates (at its replicas, or its autoscaler's
 minimum; the Istio sidecar in every pod of an injected namespace), and the pods whose size the
-program sets in Helm values and custom resources (Prometheus, Alertmanager, Fluentd per node,
-Elasticsearch, Kibana, prometheus-adapter, the VPA recommender). Not counted: the operators' own
-pods at their charts' defaults.
+program sets in Helm values and custom resources (Prometheus, Alertmanager, Fluentd and Falco per
+node, Falcosidekick, Elasticsearch, Kibana, prometheus-adapter, the VPA recommender). Not counted:
+the operators' own pods at their charts' defaults.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from boutique.program import PROJECT_DIR, run
 from components.autoscaling import ADAPTER_RELEASE, VPA_RELEASE
 from components.mesh import INJECTION_LABEL
 from components.monitoring import RELEASE_NAME as KUBE_PROMETHEUS_STACK
+from components.runtime_security import RELEASE_NAME as FALCO_RELEASE
 
 STACKS = ("dev", "prod")
 FLUENTD_RELEASE = "fluentd"
@@ -128,6 +129,12 @@ def platform_rows(objects: list[dict[str, Any]], releases: list[dict[str, Any]])
             count = pod["replicas"]
             cpu, memory = _requests([pod])
             rows.append(Row(what, str(count), count * cpu, count * memory))
+    if FALCO_RELEASE in values:
+        falco = values[FALCO_RELEASE]
+        rows.append(Row("Falco (a DaemonSet)", "1 per node", *_requests([falco])))
+        sidekick, replicas = falco["falcosidekick"], falco["falcosidekick"]["replicaCount"]
+        cpu, memory = _requests([sidekick])
+        rows.append(Row("Falcosidekick", str(replicas), replicas * cpu, replicas * memory))
     for o in objects:
         if o["kind"] == "Elasticsearch":
             for node_set in o["spec"]["nodeSets"]:

@@ -36,6 +36,7 @@ from boutique.inputs.security_settings import (
     check_registries,
     parse,
 )
+from boutique.inputs.supply_chain_settings import Namespace, RegistryAuth, SecretName
 
 PROJECT = "boutique"
 # Config namespaces a stack may hold besides the project's: Pulumi's own and the providers the
@@ -168,6 +169,12 @@ class Settings(StrictModel):
     elasticsearch_cpu: Quantity = "1"
     elasticsearch_memory: Quantity = "2Gi"
     log_retention_days: Annotated[int, Field(ge=1, le=3650)] = 7
+
+    # --- supply chain and runtime security (pull secrets, Falco) ---
+    image_pull_secret: SecretName = ""  # empty: pull without credentials
+    registry_auth: RegistryAuth = RegistryAuth("")  # secretsMode generated: `<username>:<password>`, a secret
+    falco: bool = False
+    falco_namespace: Namespace = "falco"
 
     @field_validator("frontend_exposure", mode="before")
     @classmethod

@@ -14,6 +14,7 @@ from boutique.inputs.security_settings import STACK_IMAGES, external_secrets_pro
 from boutique.inputs.settings import PROJECT, Settings, check_operators, config_key
 from boutique.plans import scaling, workloads
 from boutique.plans.security import allowed_registries, registry_of, stack_images
+from boutique.plans.supply_chain import check_supply_chain
 from boutique.plans.topology import CLUSTER_ISSUER_NAME
 
 
@@ -31,6 +32,7 @@ def check_inputs(file_name: str, catalog: Catalog, settings: Settings) -> None:
     _check_mesh_api(file_name, settings, catalog)
     check_operators(file_name, settings)
     scaling.check_scaling(file_name, settings)
+    check_supply_chain(file_name, catalog, settings)
 
 
 def _check_security(file_name: str, settings: Settings, catalog: Catalog) -> None:

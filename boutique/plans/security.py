@@ -23,8 +23,9 @@ from boutique.inputs.security_settings import (
     parse,
 )
 from boutique.inputs.settings import Settings
-from boutique.plans import workloads
+from boutique.plans import supply_chain, workloads
 from boutique.plans.topology import (
+    DNS_EGRESS_POLICY,
     FRONTEND,
     GATEWAY_POD_LABELS,
     ISTIO_IMAGE_REGISTRY,
@@ -80,6 +81,7 @@ def bundle_args(
         secret_store=store,
         external_secrets=secrets,
         mesh=mesh_plan(catalog, settings, running),
+        registry_credentials=supply_chain.generated_credentials(catalog, settings),
     )
 
 
@@ -119,7 +121,7 @@ def network_plan(catalog: Catalog, settings: Settings, running: list[str]) -> Ne
             if callee in runs
         ]
         plan.append(Workload(name, selector_labels(name), ingress, egress))
-    shared = [SharedEgress("allow-dns", Rule([Peer(DNS_POD_LABELS, DNS_NAMESPACE)], dns_ports(), "DNS"))]
+    shared = [SharedEgress(DNS_EGRESS_POLICY, Rule([Peer(DNS_POD_LABELS, DNS_NAMESPACE)], dns_ports(), "DNS"))]
     if settings.mesh:
         shared.append(
             SharedEgress(
@@ -172,7 +174,7 @@ def access_plan(catalog: Catalog, settings: Settings) -> AccessPlan:
     extra: list[Grant] = []
     if settings.secrets_mode == "generated":
         # The deployer writes the generated Secrets, and reads back only those it owns.
-        names = [redis_store.auth_secret_name(s) for s in catalog.stores]
+        names = [redis_store.auth_secret_name(s) for s in catalog.stores] + supply_chain.pull_secrets(settings)
         extra += [
             Grant("", ["secrets"], ["create"]),  # create cannot be limited to names
             Grant("", ["secrets"], ["get", "update", "patch", "delete"], names),
@@ -195,11 +197,13 @@ def access_plan(catalog: Catalog, settings: Settings) -> AccessPlan:
 
 def secrets_plan(catalog: Catalog, settings: Settings) -> tuple[SecretStoreSpec | None, list[ExternalSecretSpec]]:
     """External mode: a store for the provider and an ExternalSecret per secret the catalog implies
-    (each store's password). Generated mode: nothing here; the stores generate their passwords."""
+    (each store's password) and the registry credentials (`imagePullSecret`). Generated mode: nothing
+    here; the stores generate their passwords, the bundle the credentials."""
     spec = secret_store(settings)
     if spec is None:
         return None, []
-    secrets = []
+    pull_secret = supply_chain.pull_secret_spec(catalog, settings, spec)  # registry credentials
+    secrets = [pull_secret] if pull_secret else []
     for name in sorted(catalog.stores):
         secret = redis_store.auth_secret_name(name)
         secrets.append(

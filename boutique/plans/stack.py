@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pulumi
 from pulumi_kubernetes.core import v1 as core
 
 from boutique.inputs.catalog import Catalog
 from boutique.inputs.settings import Settings
 from boutique.plans import mesh as meshplan
-from boutique.plans import platform, scaling, security, workloads
+from boutique.plans import platform, scaling, security, supply_chain, workloads
 from boutique.plans.topology import FRONTEND, GATEWAY_NAME
 from components.autoscaling import AutoscalingSupport
 from components.crds import CrdOwners
@@ -17,7 +19,16 @@ from components.kube import create_namespace, name_of, ownership_labels
 from components.mesh import MeshService
 from components.microservice import MicroService, MicroServiceArgs
 from components.redis_store import RedisStore, RedisStoreArgs, auth_secret_name
+from components.runtime_security import RuntimeSecurity
 from components.secure_policy_bundle import SecurePolicyBundle
+
+
+@dataclass(frozen=True)
+class PullSecrets:
+    """The registry credentials the shop's ServiceAccounts carry, and the resources that make them."""
+
+    names: list[str]
+    resources: list[pulumi.Resource]
 
 
 def build_stack(catalog: Catalog, settings: Settings) -> dict[str, pulumi.Input[object]]:
@@ -33,10 +44,17 @@ def build_stack(catalog: Catalog, settings: Settings) -> dict[str, pulumi.Input[
     logs = platform.log_pipeline(catalog, settings, crds)
 
     # --- security (SecurePolicyBundle) ---
-    policies = SecurePolicyBundle("security", security.bundle_args(catalog, settings, running, ns_name), crds)
+    bundle = security.bundle_args(catalog, settings, running, ns_name)
+    policies = SecurePolicyBundle("security", bundle, crds)
 
-    stores = _stores(catalog, settings, ns_name, policies.secrets, crds)
-    services = _services(catalog, settings, running, ns_name, stores)
+    # --- supply chain and runtime security: pull secrets, Falco ---
+    pulls = _pull_secrets(settings, policies.secrets)
+    runtime = supply_chain.runtime_security_args(catalog, settings, bundle.network)
+    if runtime is not None:
+        RuntimeSecurity("runtime-security", runtime)
+
+    stores = _stores(catalog, settings, ns_name, policies.secrets, crds, pulls)
+    services = _services(catalog, settings, running, ns_name, stores, pulls)
 
     # --- traffic autoscaling and right-sizing ---
     support = scaling.support_args(catalog, settings, running, ns_name)
@@ -72,12 +90,19 @@ def _namespace(catalog: Catalog, settings: Settings) -> core.Namespace:
     return create_namespace("namespace", settings.namespace, labels)
 
 
+def _pull_secrets(settings: Settings, secrets: dict[str, pulumi.Resource]) -> PullSecrets:
+    """The registry credentials every ServiceAccount carries, and what makes them exist (pods wait)."""
+    names = supply_chain.pull_secrets(settings)
+    return PullSecrets(names, [secrets[n] for n in names if n in secrets])
+
+
 def _stores(
     catalog: Catalog,
     settings: Settings,
     ns_name: pulumi.Input[str],
     secrets: dict[str, pulumi.Resource],
     crds: CrdOwners,
+    pulls: PullSecrets,
 ) -> dict[str, RedisStore]:
     """`secrets`: Secret name -> what produces it elsewhere (external secrets); else generated."""
     stores: dict[str, RedisStore] = {}
@@ -103,8 +128,10 @@ def _stores(
                 termination_grace_period_seconds=store.grace_period_seconds,
                 password_source=secrets.get(auth_secret_name(name)),
                 exporter=workloads.store_exporter(settings),
+                image_pull_secrets=pulls.names,
             ),
             crds,
+            opts=pulumi.ResourceOptions(depends_on=pulls.resources),
         )
     return stores
 
@@ -115,6 +142,7 @@ def _services(
     running: list[str],
     ns_name: pulumi.Input[str],
     stores: dict[str, RedisStore],
+    pulls: PullSecrets,
 ) -> dict[str, MicroService]:
     store_secrets = {name: (auth_secret_name(name), "password") for name in stores}
     services: dict[str, MicroService] = {}
@@ -152,9 +180,11 @@ def _services(
                     settings, has_probes=probes is not None, stop_seconds=service.shutdown.window(port is not None)
                 ),
                 canary=meshplan.canary_track(catalog, settings, name, env),
+                image_pull_secrets=pulls.names,
             ),
-            # A service that reads a store's password starts after that Secret exists.
-            opts=pulumi.ResourceOptions(depends_on=[s.secret for s in callee_stores]),
+            # A service that reads a store's password starts after that Secret exists; every pod
+            # after its registry credentials.
+            opts=pulumi.ResourceOptions(depends_on=[*(s.secret for s in callee_stores), *pulls.resources]),
         )
     return services
 

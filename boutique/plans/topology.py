@@ -35,6 +35,11 @@ ISTIO_NAMESPACE = "istio-system"  # the control plane (istiod): every sidecar mu
 ISTIOD_POD_LABELS = {"app": "istiod"}
 ISTIOD_XDS_PORT = 15012  # the sidecars' xDS and certificate stream to istiod (mTLS)
 ISTIO_IMAGE_REGISTRY = "registry.istio.io/release"  # Istio's default hub since 1.30
+# Istio's images under that hub, tagged with the chart's version: the injected proxy (container
+# `istio-proxy` in every pod), istiod and the CNI node agent.
+ISTIO_PROXY_IMAGE = "proxyv2"
+ISTIO_PROXY_CONTAINER = "istio-proxy"
+ISTIO_CHART_IMAGES = {"istiod": "pilot", "cni": "install-cni"}
 ISTIO_PROXY_REQUESTS = {"cpu": "100m", "memory": "128Mi"}
 ISTIO_PROXY_LIMITS = {"cpu": "2000m", "memory": "1024Mi"}
 
@@ -47,3 +52,9 @@ def mesh_principal(namespace: str, service_account: str) -> str:
 # The cert-manager ClusterIssuer the platform creates (boutique:clusterIssuer); Certificates for
 # the way in name it.
 CLUSTER_ISSUER_NAME = "boutique-issuer"
+
+# The NetworkPolicy every pod of a namespace of ours gets to resolve names (kube-dns).
+DNS_EGRESS_POLICY = "allow-dns"
+
+# Alertmanager's port (its Service and pods, kube-prometheus-stack): where Falcosidekick sends alerts.
+ALERTMANAGER_PORT = 9093

@@ -52,6 +52,8 @@ PROMETHEUS_ADAPTER = ChartRef("prometheus-adapter", "https://prometheus-communit
 VERTICAL_POD_AUTOSCALER = ChartRef(
     "vertical-pod-autoscaler", "https://kubernetes.github.io/autoscaler", "0.11.0", crd_groups=("autoscaling.k8s.io",)
 )
+# Falco (a DaemonSet) with Falcosidekick (its subchart, 0.12.1); images pinned at the end.
+FALCO = ChartRef("falco", "https://falcosecurity.github.io/charts", "9.1.0")
 
 CHARTS = (
     ISTIO_BASE,
@@ -64,6 +66,7 @@ CHARTS = (
     FLUENTD,
     PROMETHEUS_ADAPTER,
     VERTICAL_POD_AUTOSCALER,
+    FALCO,
 )
 
 # Gateway API CRDs, standard channel: upstream publishes them as a release manifest, not a chart.
@@ -85,3 +88,13 @@ FLUENTD_IMAGE_TAG = "v1.19.3-debian-elasticsearch8-1.1"
 
 # Exports Redis's INFO as Prometheus metrics; Redis itself has no /metrics.
 REDIS_EXPORTER_IMAGE = "quay.io/oliver006/redis_exporter:v1.88.0"
+
+# --- supply chain and runtime security: Falco ---
+# The falco chart's images, pinned here rather than left to the chart: Falco 0.44.1 (the chart's
+# appVersion; its image bundles the falco-rules 5.1.0 ruleset and the container plugin 0.7.1, so
+# nothing is downloaded at run time) and Falcosidekick 2.32.0 (the subchart's default).
+FALCO_IMAGE_REGISTRY = "docker.io"
+FALCO_IMAGE_REPOSITORY = "falcosecurity/falco"
+FALCO_IMAGE_TAG = "0.44.1"
+FALCOSIDEKICK_IMAGE_REPOSITORY = "falcosecurity/falcosidekick"
+FALCOSIDEKICK_IMAGE_TAG = "2.32.0"
