@@ -41,6 +41,7 @@ RELEASE_NAME = "kube-prometheus-stack"
 PROMETHEUS_SERVICE = f"{RELEASE_NAME}-prometheus"
 ALERTMANAGER_SERVICE = f"{RELEASE_NAME}-alertmanager"
 GRAFANA_SERVICE = f"{RELEASE_NAME}-grafana"
+GRAFANA_POD_LABELS = {"app.kubernetes.io/name": "grafana"}  # the grafana subchart's pods
 GRAFANA_ADMIN_SECRET = "grafana-admin"  # noqa: S105 - a Secret's name
 GRAFANA_ADMIN_USER = "admin"
 ALERTMANAGER_CONFIG_SECRET = "alertmanager-config"  # noqa: S105 - a Secret's name
@@ -74,6 +75,7 @@ class MonitoringArgs:
     # Where the Secrets come from: None, generated here; else the secrets manager behind this store
     # (keys `<prefix>grafana-admin` {password}, `<prefix>alertmanager-config` {<receiver>: <url>}).
     secret_store: SecretStoreSpec | None = None
+    traces: grafana_dashboard.TraceDatasource | None = None  # Grafana's Jaeger data source; None: no tracing
 
 
 def grafana_admin_data(password: pulumi.Input[str]) -> dict[str, pulumi.Input[str]]:
@@ -235,6 +237,7 @@ class Monitoring(pulumi.ComponentResource):
                     "passwordKey": "admin-password",
                 },
                 "sidecar": {"dashboards": {"enabled": True, "label": DASHBOARD_LABEL, "labelValue": "1"}},
+                **({"additionalDataSources": [args.traces.provisioning()]} if args.traces else {}),
             },
         }
 
@@ -260,7 +263,7 @@ class Monitoring(pulumi.ComponentResource):
         services = list(dict.fromkeys(w.service for w in args.workloads if w.protocol in ("grpc", "http")))
         stores = [w for w in args.workloads if w.redis]
         board = grafana_dashboard.golden_signals(
-            args.dashboard_title, f"golden-{args.app_namespace}"[:40], args.app_namespace, services, stores
+            args.dashboard_title, f"golden-{args.app_namespace}"[:40], args.app_namespace, services, stores, args.traces
         )
         return core.ConfigMap(
             f"{self._name}-dashboard",

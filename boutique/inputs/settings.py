@@ -35,6 +35,7 @@ from boutique.inputs.security_settings import (
     check_registries,
     parse,
 )
+from boutique.inputs.tracing_settings import TracingSettings
 
 PROJECT = "boutique"
 # Config namespaces a stack may hold besides the project's: Pulumi's own and the providers the
@@ -165,6 +166,9 @@ class Settings(StrictModel):
     elasticsearch_cpu: Quantity = "1"
     elasticsearch_memory: Quantity = "2Gi"
     log_retention_days: Annotated[int, Field(ge=1, le=3650)] = 7
+
+    # --- tracing (OpenTelemetry Collector, Jaeger) ---
+    tracing: TracingSettings = TracingSettings()
 
     @field_validator("frontend_exposure", mode="before")
     @classmethod

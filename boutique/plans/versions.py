@@ -46,6 +46,12 @@ ECK_OPERATOR = ChartRef(
     crd_groups=("elasticsearch.k8s.elastic.co", "kibana.k8s.elastic.co"),
 )
 FLUENTD = ChartRef("fluentd", "https://fluent.github.io/helm-charts", "0.6.0")
+# Tracing: the collector chart (its appVersion is the collector 0.158.0) and Jaeger v2's chart
+# (appVersion 2.19.0; the jaeger-operator is v1 only and deprecated).
+OTEL_COLLECTOR = ChartRef(
+    "opentelemetry-collector", "https://open-telemetry.github.io/opentelemetry-helm-charts", "0.170.0"
+)
+JAEGER = ChartRef("jaeger", "https://jaegertracing.github.io/helm-charts", "4.11.1")
 
 CHARTS = (
     ISTIO_BASE,
@@ -56,6 +62,8 @@ CHARTS = (
     KUBE_PROMETHEUS_STACK,
     ECK_OPERATOR,
     FLUENTD,
+    OTEL_COLLECTOR,
+    JAEGER,
 )
 
 # Gateway API CRDs, standard channel: upstream publishes them as a release manifest, not a chart.
@@ -77,3 +85,14 @@ FLUENTD_IMAGE_TAG = "v1.19.3-debian-elasticsearch8-1.1"
 
 # Exports Redis's INFO as Prometheus metrics; Redis itself has no /metrics.
 REDIS_EXPORTER_IMAGE = "quay.io/oliver006/redis_exporter:v1.88.0"
+
+# The collector's "k8s" distribution (OTLP receiver, memory limiter, batch, tail sampling, the
+# load-balancing and OTLP exporters, health check), the version the 0.170.0 chart ships.
+OTEL_COLLECTOR_IMAGE_REPOSITORY = "docker.io/otel/opentelemetry-collector-k8s"
+OTEL_COLLECTOR_IMAGE_TAG = "0.158.0"
+# Jaeger v2 and its Elasticsearch index cleaner, both at the chart's appVersion (the chart takes
+# registry and repository apart).
+JAEGER_IMAGE_REGISTRY = "docker.io"
+JAEGER_IMAGE_REPOSITORY = "jaegertracing/jaeger"
+JAEGER_INDEX_CLEANER_IMAGE_REPOSITORY = "jaegertracing/jaeger-es-index-cleaner"
+JAEGER_IMAGE_TAG = "2.19.0"
