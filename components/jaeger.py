@@ -15,19 +15,29 @@ from typing import Any
 
 from components.kube import container_security_context_values, pod_security_context_values
 
-NAME = "jaeger"  # the release name, which the chart uses as its fullname: Deployment, Service
 OTLP_PORT = 4317
 QUERY_PORT = 16686  # the UI and its HTTP API (Grafana's Jaeger data source)
 QUERY_GRPC_PORT = 16685
 METRICS_PORT = 8888
 HEALTH_PORT = 13133  # healthcheckv2: the chart's probes ask `/status` here
 METRICS_PORT_NAME = "internal-metrics"  # on the chart's Service
-# Labels of the chart's Service (what a ServiceMonitor selects).
-SERVICE_LABELS = {
-    "app.kubernetes.io/name": NAME,
-    "app.kubernetes.io/instance": NAME,
-    "app.kubernetes.io/component": "all-in-one",
-}
+CHART_NAME = "jaeger"
+
+
+def service_labels(release_name: str) -> dict[str, str]:
+    """Labels of the chart's Service (what a ServiceMonitor selects)."""
+    return {
+        "app.kubernetes.io/name": CHART_NAME,
+        "app.kubernetes.io/instance": release_name,
+        "app.kubernetes.io/component": "all-in-one",
+    }
+
+
+def fullname(release_name: str) -> str:
+    """The chart's fullname: its Deployment and Service (the release name when it contains `jaeger`)."""
+    return release_name if CHART_NAME in release_name else f"{release_name}-{CHART_NAME}"
+
+
 STORE = "traces"  # the storage backend's name inside the configuration
 ES_USER = "jaeger"
 ES_ROLE = "jaeger_traces"
@@ -83,14 +93,18 @@ def _backend(storage: MemoryStorage | ElasticsearchStorage) -> dict[str, Any]:
             "server_urls": [storage.url],
             "auth": {"basic": {"username": ES_USER, "password_file": f"{ES_AUTH_DIR}/{PASSWORD_KEY}"}},
             "tls": {"ca_file": f"{ES_CA_DIR}/ca.crt"},
-            "indices": {**({"index_prefix": storage.index_prefix} if storage.index_prefix else {}), "spans": daily, "services": daily},
+            "indices": {
+                **({"index_prefix": storage.index_prefix} if storage.index_prefix else {}),
+                "spans": daily,
+                "services": daily,
+            },
             # Searches look back as far as data is kept.
             "max_span_age": f"{storage.retention_days * 24}h",
         }
     }
 
 
-def jaeger_config(storage: MemoryStorage | ElasticsearchStorage) -> dict[str, Any]:
+def jaeger_config(name: str, storage: MemoryStorage | ElasticsearchStorage) -> dict[str, Any]:
     """Jaeger's configuration (the chart's `userconfig`): OTLP/gRPC in, batch, store; the query
     service (UI and API), health check and Prometheus metrics."""
     return {
@@ -100,8 +114,10 @@ def jaeger_config(storage: MemoryStorage | ElasticsearchStorage) -> dict[str, An
                 "traces": {"receivers": ["otlp"], "processors": ["batch"], "exporters": ["jaeger_storage_exporter"]}
             },
             "telemetry": {
-                "resource": {"service.name": NAME},
-                "metrics": {"readers": [{"pull": {"exporter": {"prometheus": {"host": ANYWHERE, "port": METRICS_PORT}}}}]},
+                "resource": {"service.name": name},
+                "metrics": {
+                    "readers": [{"pull": {"exporter": {"prometheus": {"host": ANYWHERE, "port": METRICS_PORT}}}}]
+                },
             },
         },
         "extensions": {
@@ -121,6 +137,7 @@ def jaeger_config(storage: MemoryStorage | ElasticsearchStorage) -> dict[str, An
 
 @dataclass(frozen=True)
 class JaegerRelease:
+    name: str  # the release's (and, containing `jaeger`, its Deployment's and Service's)
     image_registry: str
     image_repository: str
     cleaner_repository: str  # the Elasticsearch index cleaner
@@ -146,11 +163,16 @@ def jaeger_values(release: JaegerRelease) -> dict[str, Any]:
         "resources": {k: dict(v) for k, v in release.resources.items()},
         "podLabels": dict(release.pod_labels),
     }
-    values: dict[str, Any] = {"userconfig": jaeger_config(storage), "jaeger": jaeger}
+    values: dict[str, Any] = {"userconfig": jaeger_config(release.name, storage), "jaeger": jaeger}
     if isinstance(storage, ElasticsearchStorage):
         jaeger["extraVolumes"] = [
-            {"name": "es-auth", "secret": {"secretName": storage.credentials_secret, "items": [
-                {"key": PASSWORD_KEY, "path": PASSWORD_KEY}]}},  # fmt: skip
+            {
+                "name": "es-auth",
+                "secret": {
+                    "secretName": storage.credentials_secret,
+                    "items": [{"key": PASSWORD_KEY, "path": PASSWORD_KEY}],
+                },
+            },
             {"name": "es-ca", "secret": {"secretName": storage.ca_secret}},
         ]
         jaeger["extraVolumeMounts"] = [
@@ -174,7 +196,11 @@ def _index_cleaner(release: JaegerRelease, storage: ElasticsearchStorage) -> dic
     return {
         "enabled": True,
         "numberOfDays": storage.retention_days,
-        "image": {"registry": release.image_registry, "repository": release.cleaner_repository, "tag": release.image_tag},
+        "image": {
+            "registry": release.image_registry,
+            "repository": release.cleaner_repository,
+            "tag": release.image_tag,
+        },
         "cmdlineParams": params,
         "extraEnv": [{"name": "ES_PASSWORD", "valueFrom": password}],
         "extraSecretMounts": [

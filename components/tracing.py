@@ -117,9 +117,10 @@ class TracingBackend(pulumi.ComponentResource):
         waits: list[pulumi.Resource] = []
         if args.elasticsearch_user is not None:
             waits = [self._user_secret(args, jaeger_namespace), args.elasticsearch_user.elasticsearch]
+        jaeger_service = jaeger_chart.fullname(args.jaeger.name)
         self.jaeger_release = release(
             f"{name}-jaeger",
-            jaeger_chart.NAME,
+            args.jaeger.name,
             args.jaeger_chart,
             jaeger_namespace,
             jaeger_chart.jaeger_values(args.jaeger),
@@ -129,9 +130,8 @@ class TracingBackend(pulumi.ComponentResource):
 
         self.network_policies = create_network_policies(self, name, namespace, labels, args.network)
         if args.jaeger_network is not None:
-            self.network_policies += create_network_policies(
-                self, f"{name}-jaeger", jaeger_namespace, labels, args.jaeger_network
-            )
+            # Same resource names as in the tracing namespace: moving Jaeger is a change, not a swap.
+            self.network_policies += create_network_policies(self, name, jaeger_namespace, labels, args.jaeger_network)
 
         self.monitors: list[CustomResource] = []
         self.rules: CustomResource | None = None
@@ -143,11 +143,13 @@ class TracingBackend(pulumi.ComponentResource):
             lambda ns: f"{collector.name}.{ns}.svc:{otel_collector.OTLP_PORT}"
         )
         self.jaeger_query_url: pulumi.Output[str] = jaeger_ns.apply(
-            lambda ns: f"http://{jaeger_chart.NAME}.{ns}.svc:{jaeger_chart.QUERY_PORT}"
+            lambda ns: f"http://{jaeger_service}.{ns}.svc:{jaeger_chart.QUERY_PORT}"
         )
         self.jaeger_ui: pulumi.Output[str] = jaeger_ns.apply(
-            lambda ns: f"kubectl -n {ns} port-forward svc/{jaeger_chart.NAME} {jaeger_chart.QUERY_PORT}, "
-            f"then http://localhost:{jaeger_chart.QUERY_PORT}"
+            lambda ns: (
+                f"kubectl -n {ns} port-forward svc/{jaeger_service} {jaeger_chart.QUERY_PORT}, "
+                f"then http://localhost:{jaeger_chart.QUERY_PORT}"
+            )
         )
         self.register_outputs(
             {
@@ -199,19 +201,18 @@ class TracingBackend(pulumi.ComponentResource):
             [key],
             template=user_secret_data(template_ref(key), role_names, roles),
         )
-        made = create_external_secrets(
-            self, self._name, namespace, self._labels, args.secret_store, [spec], self._crds
-        )
+        made = create_external_secrets(self, self._name, namespace, self._labels, args.secret_store, [spec], self._crds)
         return made[user.secret_name]
 
     def _monitor(self, args: TracingArgs, namespace: pulumi.Input[str], jaeger_namespace: pulumi.Input[str]) -> None:
         collector = args.collector.name
         self.monitors = [
+            self._service_monitor(collector, namespace, {"app": collector}, otel_collector.METRICS_PORT_NAME),
             self._service_monitor(
-                collector, namespace, {"app": collector}, otel_collector.METRICS_PORT_NAME
-            ),
-            self._service_monitor(
-                jaeger_chart.NAME, jaeger_namespace, jaeger_chart.SERVICE_LABELS, jaeger_chart.METRICS_PORT_NAME
+                args.jaeger.name,
+                jaeger_namespace,
+                jaeger_chart.service_labels(args.jaeger.name),
+                jaeger_chart.METRICS_PORT_NAME,
             ),
         ]
         self.rules = CustomResource(

@@ -25,6 +25,8 @@ OFFICIAL = {
     "kube-prometheus-stack": "https://prometheus-community.github.io/helm-charts",
     "eck-operator": "https://helm.elastic.co",
     "fluentd": "https://fluent.github.io/helm-charts",
+    "opentelemetry-collector": "https://open-telemetry.github.io/opentelemetry-helm-charts",
+    "jaeger": "https://jaegertracing.github.io/helm-charts",
 }
 EXACT_VERSION = re.compile(r"^v?\d+\.\d+\.\d+$")
 ALL_OPERATORS = [
@@ -64,12 +66,19 @@ def test_each_operator_runs_in_its_own_namespace(prod):
         "elastic-operator": "elastic-system",
         "kube-prometheus-stack": "monitoring",
         "fluentd": "logging",
+        "otel-collector": "tracing",
+        "jaeger": "logging",  # beside Elasticsearch, where its user's Secret and ECK's CA are
     }
     assert set(by_name.values()) <= prod.names("Namespace")
 
 
 def test_dev_installs_only_what_it_asks_for(dev):
-    assert {r["chart"] for r in releases(dev)} == {"kube-prometheus-stack", "cert-manager"}
+    assert {r["chart"] for r in releases(dev)} == {
+        "kube-prometheus-stack",
+        "cert-manager",
+        "opentelemetry-collector",
+        "jaeger",
+    }
     assert not dev.run.of_type("kubernetes:yaml/v2:ConfigFile")
 
 

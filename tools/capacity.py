@@ -6,7 +6,8 @@ from a run of the program (the objects `render` writes and the Helm values it se
 Counted: every Deployment and StatefulSet the program creates (at its replicas, or its autoscaler's
 minimum; the Istio sidecar in every pod of an injected namespace), and the pods whose size the
 program sets in Helm values and custom resources (Prometheus, Alertmanager, Fluentd per node,
-Elasticsearch, Kibana). Not counted: the operators' own pods at their charts' defaults.
+Elasticsearch, Kibana, the trace collector and Jaeger). Not counted: the operators' own pods at
+their charts' defaults, and Jaeger's index cleaner (a daily job of seconds).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from boutique.cli import render
 from boutique.cli.mockrun import Run, run_program
 from boutique.inputs.model import cpu_cores, memory_bytes
 from boutique.inputs.stackconfig import read_stack_config
+from boutique.plans import versions
 from boutique.plans.topology import ISTIO_PROXY_REQUESTS
 from boutique.program import PROJECT_DIR, run
 from components.mesh import INJECTION_LABEL
@@ -117,6 +119,17 @@ def platform_rows(objects: list[dict[str, Any]], releases: list[dict[str, Any]])
         rows.append(Row("Alertmanager", "1", *_requests([stack["alertmanager"]["alertmanagerSpec"]])))
     if FLUENTD_RELEASE in values:
         rows.append(Row("Fluentd (a DaemonSet)", "1 per node", *_requests([values[FLUENTD_RELEASE]])))
+    by_chart = {r["chart"]: r["values"] for r in releases}
+    collector = by_chart.get(versions.OTEL_COLLECTOR.chart)
+    if collector is not None:
+        count = collector["replicaCount"]
+        cpu, memory = _requests([collector])
+        rows.append(Row("OpenTelemetry Collector", str(count), count * cpu, count * memory))
+    jaeger = by_chart.get(versions.JAEGER.chart)
+    if jaeger is not None:
+        count = jaeger["jaeger"]["replicas"]
+        cpu, memory = _requests([jaeger["jaeger"]])
+        rows.append(Row("Jaeger", str(count), count * cpu, count * memory))
     for o in objects:
         if o["kind"] == "Elasticsearch":
             for node_set in o["spec"]["nodeSets"]:

@@ -177,11 +177,11 @@ def tracing_network(catalog: Catalog, settings: Settings, running: list[str]) ->
     ]
     in_tracing = [Workload(tracing.COLLECTOR, tracing.COLLECTOR_POD_LABELS, collector_in, collector_out)]
     if settings.tracing.storage == "memory":
-        in_tracing.append(Workload(jaeger.NAME, tracing.JAEGER_POD_LABELS, jaeger_in, [dns]))
+        in_tracing.append(Workload(tracing.JAEGER, tracing.JAEGER_POD_LABELS, jaeger_in, [dns]))
         return NetworkPlan(in_tracing), None
     elasticsearch = Rule([Peer(ES_POD_LABELS, settings.logging_namespace)], [Port(ES_HTTP_PORT)], "Elasticsearch")
     beside_storage = [
-        Workload(jaeger.NAME, tracing.JAEGER_POD_LABELS, jaeger_in, [elasticsearch, dns]),
+        Workload(tracing.JAEGER, tracing.JAEGER_POD_LABELS, jaeger_in, [elasticsearch, dns]),
         Workload(tracing.INDEX_CLEANER, tracing.INDEX_CLEANER_POD_LABELS, [], [elasticsearch, dns]),
     ]
     return NetworkPlan(in_tracing), NetworkPlan(beside_storage, default_deny=False)

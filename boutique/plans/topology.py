@@ -44,3 +44,9 @@ def mesh_principal(namespace: str, service_account: str) -> str:
 # The cert-manager ClusterIssuer the platform creates (boutique:clusterIssuer); Certificates for
 # the way in name it.
 CLUSTER_ISSUER_NAME = "boutique-issuer"
+
+
+# Tracing: the collector every span goes to, and Jaeger behind it (Helm release names; the graph
+# command draws them too).
+TRACE_COLLECTOR = "otel-collector"
+TRACE_STORE = "jaeger"

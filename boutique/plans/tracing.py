@@ -16,7 +16,7 @@ from pulumi_kubernetes.core import v1 as core
 from boutique.inputs.catalog import Catalog, Resources
 from boutique.inputs.settings import Settings
 from boutique.plans import versions
-from boutique.plans.topology import CLUSTER_DOMAIN
+from boutique.plans.topology import CLUSTER_DOMAIN, TRACE_COLLECTOR, TRACE_STORE
 from components import jaeger, log_pipeline, otel_collector
 from components.external_secrets import SecretStoreSpec
 from components.grafana_dashboard import TraceDatasource
@@ -26,9 +26,10 @@ from components.mesh_tracing import MeshTracingArgs, TracingProvider
 from components.network_policies import NetworkPlan
 from components.tracing import ElasticsearchUser, TracingArgs, peers_service_name
 
-COLLECTOR = "otel-collector"  # its Deployment, Service and ServiceAccount
+COLLECTOR = TRACE_COLLECTOR  # its Release, Deployment, Service and ServiceAccount
 COLLECTOR_POD_LABELS = selector_labels(COLLECTOR)
-JAEGER_POD_LABELS = selector_labels(jaeger.NAME)
+JAEGER = TRACE_STORE  # its Release, Deployment and Service (the chart's fullname: it contains `jaeger`)
+JAEGER_POD_LABELS = selector_labels(JAEGER)
 INDEX_CLEANER = "jaeger-es-index-cleaner"
 INDEX_CLEANER_POD_LABELS = selector_labels(INDEX_CLEANER)
 MESH_PROVIDER = "otel-tracing"  # the extension provider's name in istiod's mesh configuration
@@ -112,7 +113,7 @@ def mesh_tracing_args(
 
 
 def jaeger_query_url(settings: Settings) -> str:
-    return f"http://{jaeger.NAME}.{jaeger_namespace(settings)}.svc:{jaeger.QUERY_PORT}"
+    return f"http://{jaeger.fullname(JAEGER)}.{jaeger_namespace(settings)}.svc:{jaeger.QUERY_PORT}"
 
 
 def trace_datasource(settings: Settings) -> TraceDatasource | None:
@@ -154,13 +155,15 @@ def tracing_args(
     derives; `secret_store`: where Jaeger's Elasticsearch password comes from (None: generated)."""
     tracing = settings.tracing
     sampling = tracing.sampling
-    jaeger_host = f"{jaeger.NAME}.{jaeger_namespace(settings)}.svc:{jaeger.OTLP_PORT}"
+    jaeger_host = f"{jaeger.fullname(JAEGER)}.{jaeger_namespace(settings)}.svc:{jaeger.OTLP_PORT}"
     peers = f"{peers_service_name(COLLECTOR)}.{tracing.namespace}.svc.{CLUSTER_DOMAIN}"
     storage = _storage(settings)
     user = None
     if isinstance(storage, jaeger.ElasticsearchStorage):
         assert logs is not None, "plans/checks.py refuses Elasticsearch storage without logging"
-        user = ElasticsearchUser(CREDENTIALS_SECRET, jaeger.elasticsearch_role(tracing.index_prefix), logs.elasticsearch)
+        user = ElasticsearchUser(
+            CREDENTIALS_SECRET, jaeger.elasticsearch_role(tracing.index_prefix), logs.elasticsearch
+        )
     tracing_policies, jaeger_policies = network
     return TracingArgs(
         namespace=tracing.namespace,
@@ -181,6 +184,7 @@ def tracing_args(
         ),
         jaeger_chart=versions.JAEGER,
         jaeger=jaeger.JaegerRelease(
+            name=JAEGER,
             image_registry=versions.JAEGER_IMAGE_REGISTRY,
             image_repository=versions.JAEGER_IMAGE_REPOSITORY,
             cleaner_repository=versions.JAEGER_INDEX_CLEANER_IMAGE_REPOSITORY,
