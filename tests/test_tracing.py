@@ -16,7 +16,7 @@ import yaml
 from boutique.cli.mockrun import fake_secret_value
 from boutique.cli.render import HELM_RELEASE, release
 from boutique.inputs.errors import SettingsError
-from boutique.plans import versions
+from boutique.plans import tracing, versions
 from boutique.program import PROJECT_DIR, settings_from_config
 from policy import kubernetes_practices as kp
 from tests.conftest import Objects, container, env_of, run_stack
@@ -382,3 +382,12 @@ def test_pulumi_yaml_and_stacks_switch_tracing_on_in_both():
     for stack in ("dev", "prod"):
         config = yaml.safe_load((PROJECT_DIR / f"Pulumi.{stack}.yaml").read_text())["config"]
         assert config["boutique:tracing"]["enabled"] is True, stack
+
+
+def test_a_clusters_own_istio_is_told_to_add_the_provider(catalog):
+    on = {"boutique:tracing": '{"enabled": true}', "boutique:mesh": "true"}
+    theirs = settings_from_config("dev", {**on, "boutique:clusterOperators": '["istio"]'}, catalog)
+    warning = tracing.cluster_istio_warning(theirs)
+    assert warning and "'name': 'otel-tracing'" in warning and "otel-collector.tracing.svc.cluster.local" in warning
+    ours = settings_from_config("dev", {**on, "boutique:operators": '["istio"]'}, catalog)
+    assert tracing.cluster_istio_warning(ours) is None  # istiod's values name the provider

@@ -92,6 +92,9 @@ def _tracing(
         crds,
     )
     if settings.mesh:
+        warning = tracing.cluster_istio_warning(settings)
+        if warning:
+            pulumi.log.warn(warning)
         namespaces = {"shop": ns_name, **({"gateway": name_of(gateway.namespace)} if gateway else {})}
         MeshTracing("mesh-tracing", tracing.mesh_tracing_args(catalog, settings, namespaces), crds)
     return backend

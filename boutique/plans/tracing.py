@@ -101,6 +101,20 @@ def mesh_provider(settings: Settings) -> TracingProvider | None:
     return TracingProvider(MESH_PROVIDER, collector_fqdn(settings), otel_collector.OTLP_PORT)
 
 
+def cluster_istio_warning(settings: Settings) -> str | None:
+    """What `pulumi preview` says when the mesh's Istio is the cluster's: this program cannot add
+    the collector to its mesh configuration, so the Telemetry resources would name nothing."""
+    if not (on(settings) and settings.mesh) or "istio" in settings.operators:
+        return None
+    provider = mesh_provider(settings)
+    assert provider is not None
+    return (
+        f"boutique:tracing: the mesh's Istio is the cluster's (boutique:clusterOperators), so add the extension "
+        f"provider {provider.extension_provider()} to its meshConfig.extensionProviders; until then the "
+        "proxies send no spans (the services' own spans still arrive)"
+    )
+
+
 def mesh_tracing_args(
     catalog: Catalog, settings: Settings, namespaces: Mapping[str, pulumi.Input[str]]
 ) -> MeshTracingArgs:
