@@ -234,3 +234,57 @@ def _redis_rules(
             "limit; at the limit the kernel kills it.",
         ),
     ]
+
+
+def collector_rules(namespace: str, job: str) -> list[dict[str, object]]:
+    """Alerts on the OpenTelemetry Collector (its own metrics, scraped as `job`): it refuses spans
+    (the memory limiter, under pressure), drops them (a full sending queue, or traces pushed out of
+    memory before their sampling decision), or cannot export them; and when nothing of it is up."""
+    target = _selector(namespace=namespace, job=job)
+    by = "sum by (namespace)"
+
+    def rate(metric: str) -> str:
+        return f"{by} (rate({metric}{target}[{WINDOW}]))"
+
+    return [
+        _alert(
+            "TraceCollectorDown",
+            f"max by (namespace) (up{target}) == 0 or absent(up{target})",
+            "5m",
+            "warning",
+            job,
+            f"{job}: no collector is up",
+            f"No {job} pod in {namespace} answers Prometheus: the shop's spans go nowhere.",
+        ),
+        _alert(
+            "TraceCollectorRefusingSpans",
+            f"{rate('otelcol_receiver_refused_spans_total')} > 0",
+            "5m",
+            "warning",
+            job,
+            f"{job} refuses spans",
+            f"{job} refuses {{{{ $value | humanize }}}} spans/s (its memory limiter is at the limit): "
+            "senders retry, then drop them. Give the collector more memory or replicas.",
+        ),
+        _alert(
+            "TraceCollectorDroppingSpans",
+            f"{rate('otelcol_exporter_enqueue_failed_spans_total')} > 0"
+            f" or {rate('otelcol_processor_tail_sampling_sampling_trace_dropped_too_early_total')} > 0",
+            "5m",
+            "warning",
+            job,
+            f"{job} drops spans",
+            f"{job} drops data ({{{{ $value | humanize }}}}/s): a sending queue is full, or traces leave memory "
+            "before their sampling decision. Look at Jaeger's health and the collector's memory.",
+        ),
+        _alert(
+            "TraceCollectorExportFailing",
+            f"sum by (namespace, exporter) (rate(otelcol_exporter_send_failed_spans_total{target}[{WINDOW}])) > 0",
+            "10m",
+            "warning",
+            job,
+            f"{job}: exporter {{{{ $labels.exporter }}}} fails",
+            f"{job} cannot send spans through {{{{ $labels.exporter }}}} ({{{{ $value | humanize }}}} spans/s fail) "
+            "for 10 minutes: Jaeger (otlp_grpc/jaeger) or a collector peer (loadbalancing) is unreachable.",
+        ),
+    ]

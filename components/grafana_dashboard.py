@@ -7,8 +7,10 @@ the catalog's, passed in.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from components.alert_rules import GRPC_SERVER_ERRORS, WatchedWorkload, pod_pattern
 
@@ -34,6 +36,42 @@ class Recommendations:
     metrics: Mapping[str, str]
 
 
+@dataclass(frozen=True)
+class TraceDatasource:
+    """A Jaeger data source of Grafana (provisioned with the chart) that service panels link to."""
+
+    name: str
+    uid: str
+    url: str  # Jaeger's query service, from inside the cluster
+
+    def provisioning(self) -> dict[str, object]:
+        """The data source as Grafana's provisioning file lists it."""
+        return {"name": self.name, "type": "jaeger", "uid": self.uid, "access": "proxy", "url": self.url}
+
+
+def traces_link(uid: str) -> dict[str, object]:
+    """A data link from a service's series to its traces in Grafana's Explore, over the panel's time
+    range. Traces name a service as the metrics do: spans carry the service's name (the
+    application's OTEL_SERVICE_NAME, the proxies' canonical name), series `BY_SERVICE`."""
+    service, start, end = "SERVICEMARK", "FROMMARK", "TOMARK"  # survive URL-encoding as they are
+    panes = {
+        "traces": {
+            "datasource": uid,
+            "queries": [
+                {"refId": "A", "datasource": {"type": "jaeger", "uid": uid}, "queryType": "search", "service": service}
+            ],
+            "range": {"from": start, "to": end},
+        }
+    }
+    encoded = quote(json.dumps(panes, separators=(",", ":")), safe="")
+    encoded = encoded.replace(service, f"${{__field.labels.{BY_SERVICE}:percentencode}}")
+    encoded = encoded.replace(start, "${__from}").replace(end, "${__to}")
+    return {
+        "title": f"Traces of ${{__field.labels.{BY_SERVICE}}}",
+        "url": f"/explore?schemaVersion=1&orgId=1&panes={encoded}",
+    }
+
+
 def _target(expr: str, legend: str, ref: str) -> dict[str, object]:
     return {
         "datasource": {"type": "prometheus", "uid": "${datasource}"},
@@ -44,8 +82,18 @@ def _target(expr: str, legend: str, ref: str) -> dict[str, object]:
 
 
 def _panel(
-    panel_id: int, title: str, targets: list[dict[str, object]], unit: str, x: int, y: int, description: str
+    panel_id: int,
+    title: str,
+    targets: list[dict[str, object]],
+    unit: str,
+    x: int,
+    y: int,
+    description: str,
+    links: Sequence[dict[str, object]] = (),
 ) -> dict[str, object]:
+    defaults: dict[str, object] = {"unit": unit}
+    if links:
+        defaults["links"] = list(links)
     return {
         "id": panel_id,
         "type": "timeseries",
@@ -53,7 +101,7 @@ def _panel(
         "description": description,
         "datasource": {"type": "prometheus", "uid": "${datasource}"},
         "gridPos": {"h": 8, "w": 12, "x": x, "y": y},
-        "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
+        "fieldConfig": {"defaults": defaults, "overrides": []},
         "options": {"legend": {"displayMode": "list", "placement": "bottom"}, "tooltip": {"mode": "multi"}},
         "targets": targets,
     }
@@ -133,9 +181,12 @@ def golden_signals(
     services: Sequence[str],
     stores: Sequence[WatchedWorkload],
     recommendations: Recommendations | None = None,
+    traces: TraceDatasource | None = None,
 ) -> dict[str, object]:
-    """The dashboard for `services` (Istio request metrics) and Redis `stores` in `namespace`, and
-    the VPA's `recommendations` when it has any."""
+    """The dashboard for `services` (Istio request metrics) and Redis `stores` in `namespace`, the
+    VPA's `recommendations` when it has any; with `traces`, each service's traffic, errors and
+    latency link to its traces."""
+    links = [traces_link(traces.uid)] if traces else []
     by_service = BY_SERVICE
     rate = f"rate(istio_requests_total{{{_REQUESTS}}}[{WINDOW}])"
     failed_http = f'rate(istio_requests_total{{{_REQUESTS}, response_code=~"5.."}}[{WINDOW}])'
@@ -155,6 +206,7 @@ def golden_signals(
             0,
             1,
             "Requests each service receives, measured by its own sidecar.",
+            links,
         ),
         _panel(
             3,
@@ -176,6 +228,7 @@ def golden_signals(
             1,
             "HTTP 5xx, and gRPC server errors (UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, "
             "UNAVAILABLE, DATA_LOSS).",
+            links,
         ),
         _panel(
             4,
@@ -196,6 +249,7 @@ def golden_signals(
             0,
             9,
             "Server-side request duration.",
+            links,
         ),
         _panel(
             5,

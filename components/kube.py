@@ -76,14 +76,15 @@ def checkov_skip_annotations(skips: Mapping[str, str]) -> dict[str, str]:
     return {f"checkov.io/skip{i}": f"{check}={reason}" for i, (check, reason) in enumerate(sorted(skips.items()), 1)}
 
 
+# Set on the pod and again on each container, so a container can never fall back to root.
+_NON_ROOT = {"run_as_non_root": True, "run_as_user": RUN_AS_USER, "run_as_group": RUN_AS_USER}
+_LOCKED_DOWN = {"allow_privilege_escalation": False, "privileged": False, "read_only_root_filesystem": True}
+_SECCOMP = "RuntimeDefault"
+_DROPPED_CAPABILITIES = ["ALL"]
+
+
 def _non_root() -> dict[str, object]:
-    """Set on the pod and again on each container, so a container can never fall back to root."""
-    return dict(
-        run_as_non_root=True,
-        run_as_user=RUN_AS_USER,
-        run_as_group=RUN_AS_USER,
-        seccomp_profile=core.SeccompProfileArgs(type="RuntimeDefault"),
-    )
+    return dict(**_NON_ROOT, seccomp_profile=core.SeccompProfileArgs(type=_SECCOMP))
 
 
 def pod_security_context() -> core.PodSecurityContextArgs:
@@ -92,12 +93,27 @@ def pod_security_context() -> core.PodSecurityContextArgs:
 
 def container_security_context() -> core.SecurityContextArgs:
     return core.SecurityContextArgs(
-        allow_privilege_escalation=False,
-        privileged=False,
-        read_only_root_filesystem=True,
-        capabilities=core.CapabilitiesArgs(drop=["ALL"]),
-        **_non_root(),
+        **_LOCKED_DOWN, capabilities=core.CapabilitiesArgs(drop=_DROPPED_CAPABILITIES), **_non_root()
     )
+
+
+def _camel(fields: Mapping[str, object]) -> dict[str, object]:
+    return {"".join([k.split("_")[0], *(w.title() for w in k.split("_")[1:])]): v for k, v in fields.items()}
+
+
+def pod_security_context_values() -> dict[str, object]:
+    """`pod_security_context` as chart values spell it (camelCase), for workloads a chart creates."""
+    return {**_camel(_NON_ROOT), "fsGroup": RUN_AS_USER, "seccompProfile": {"type": _SECCOMP}}
+
+
+def container_security_context_values() -> dict[str, object]:
+    """`container_security_context` as chart values spell it."""
+    return {
+        **_camel(_LOCKED_DOWN),
+        "capabilities": {"drop": list(_DROPPED_CAPABILITIES)},
+        **_camel(_NON_ROOT),
+        "seccompProfile": {"type": _SECCOMP},
+    }
 
 
 def resource_requirements(requests: Mapping[str, str], limits: Mapping[str, str]) -> core.ResourceRequirementsArgs:

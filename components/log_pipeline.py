@@ -10,7 +10,7 @@ lifecycle policy that Fluentd puts on the data stream it writes.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -30,6 +30,8 @@ ES_USER_SECRET = f"{ELASTICSEARCH}-es-elastic-user"
 ES_CA_SECRET = f"{ELASTICSEARCH}-es-http-certs-public"  # `ca.crt`
 KIBANA_SERVICE = f"{KIBANA}-kb-http"
 ES_USER = "elastic"
+ES_HTTP_PORT = 9200
+ES_POD_LABELS = {"elasticsearch.k8s.elastic.co/cluster-name": ELASTICSEARCH}  # how ECK labels its pods
 DATA_STREAM = "kubernetes-logs"  # outside the built-in `logs-*-*` template, so our lifecycle policy applies
 CA_DIR = "/etc/fluent/es-ca"
 FLUENTD_RELEASE = "fluentd"
@@ -64,6 +66,9 @@ class LogPipelineArgs:
     fluentd_image: FluentdImage
     fluentd_chart: ChartRef | None = None  # None: the cluster runs its own shipper
     scrape_fluentd: bool = False  # a ServiceMonitor for Fluentd's buffer and output metrics
+    # Secrets (in `namespace`, made elsewhere) of more Elasticsearch users: ECK reads each as a file
+    # realm user (username, password, roles) and for role definitions (roles.yml).
+    user_secrets: Sequence[str] = ()
 
 
 def directive(name: str, arg: str = "", params: Mapping[str, object] | None = None, *children: str) -> str:
@@ -175,7 +180,7 @@ def fluentd_config(namespace: str, retention_days: int) -> dict[str, str]:
                 "data_stream_ilm_policy": json.dumps(lifecycle_policy(retention_days), separators=(",", ":")),
                 "data_stream_ilm_policy_overwrite": "true",  # a changed retention reaches Elasticsearch
                 "host": f"{ES_SERVICE}.{namespace}.svc",
-                "port": 9200,
+                "port": ES_HTTP_PORT,
                 "scheme": "https",
                 "ssl_verify": "true",
                 "ca_file": f"{CA_DIR}/ca.crt",
@@ -209,7 +214,18 @@ class LogPipeline(pulumi.ComponentResource):
         labels = ownership_labels(args.part_of)
         namespace = create_namespace(f"{name}-namespace", args.namespace, labels, parent=self)
         ns_name = name_of(namespace)
+        self.namespace_name = ns_name  # other components' objects there wait for it
         size = args.elasticsearch
+        auth = (
+            {
+                "auth": {
+                    "fileRealm": [{"secretName": s} for s in args.user_secrets],
+                    "roles": [{"secretName": s} for s in args.user_secrets],
+                }
+            }
+            if args.user_secrets
+            else {}
+        )
 
         self.elasticsearch = CustomResource(
             f"{name}-elasticsearch",
@@ -218,6 +234,7 @@ class LogPipeline(pulumi.ComponentResource):
             metadata=object_meta(ELASTICSEARCH, ns_name, labels),
             spec={
                 "version": args.stack_version,
+                **auth,
                 "nodeSets": [
                     {
                         "name": "default",
@@ -293,7 +310,7 @@ class LogPipeline(pulumi.ComponentResource):
             "-o jsonpath='{.data.elastic}' | base64 -d)"
         )
         self.elasticsearch_url: pulumi.Output[str] = pulumi.Output.from_input(
-            f"https://{ES_SERVICE}.{args.namespace}.svc:9200"
+            f"https://{ES_SERVICE}.{args.namespace}.svc:{ES_HTTP_PORT}"
         )
         self.register_outputs({"kibana": self.kibana_access, "elasticsearch": self.elasticsearch_url})
 

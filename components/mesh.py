@@ -58,6 +58,7 @@ class MeshServiceArgs:
     timeout: str | None = None
     canary: Canary | None = None
     control_plane_namespace: str = "istio-system"
+    extra_egress_hosts: Sequence[str] = ()  # `<namespace>/<host>` outside its own namespace (the trace collector)
     cluster_domain: str = "cluster.local"
 
 
@@ -119,10 +120,11 @@ class MeshService(pulumi.ComponentResource):
         return f"{service}.{namespace}.svc.{self.args.cluster_domain}"
 
     def egress_hosts(self) -> pulumi.Output[list[str]]:
-        """`./<callee FQDN>` for each callee (`.`: the Sidecar's own namespace) and the control plane."""
+        """`./<callee FQDN>` for each callee (`.`: the Sidecar's own namespace), the extra hosts and
+        the control plane."""
         callees = sorted(set(self.args.callees))
-        control_plane = f"{self.args.control_plane_namespace}/*"
-        return self._namespace.apply(lambda ns: [*(f"./{self._fqdn_in(c, ns)}" for c in callees), control_plane])
+        others = [*self.args.extra_egress_hosts, f"{self.args.control_plane_namespace}/*"]
+        return self._namespace.apply(lambda ns: [*(f"./{self._fqdn_in(c, ns)}" for c in callees), *others])
 
     def _destination_rule(self, host: str, *, subsets: bool) -> dict[str, Any]:
         args = self.args

@@ -41,6 +41,7 @@ RELEASE_NAME = "kube-prometheus-stack"
 PROMETHEUS_SERVICE = f"{RELEASE_NAME}-prometheus"
 ALERTMANAGER_SERVICE = f"{RELEASE_NAME}-alertmanager"
 GRAFANA_SERVICE = f"{RELEASE_NAME}-grafana"
+GRAFANA_POD_LABELS = {"app.kubernetes.io/name": "grafana"}  # the grafana subchart's pods
 GRAFANA_ADMIN_SECRET = "grafana-admin"  # noqa: S105 - a Secret's name
 GRAFANA_ADMIN_USER = "admin"
 ALERTMANAGER_CONFIG_SECRET = "alertmanager-config"  # noqa: S105 - a Secret's name
@@ -79,6 +80,7 @@ class MonitoringArgs:
     # resource (cpu, memory) → the metric with each container's recommended request: the dashboard
     # charts requests against it. Empty: no recommendations exported.
     recommendation_metrics: Mapping[str, str] = field(default_factory=dict)
+    traces: grafana_dashboard.TraceDatasource | None = None  # Grafana's Jaeger data source; None: no tracing
 
 
 def grafana_admin_data(password: pulumi.Input[str]) -> dict[str, pulumi.Input[str]]:
@@ -242,6 +244,7 @@ class Monitoring(pulumi.ComponentResource):
                     "passwordKey": "admin-password",
                 },
                 "sidecar": {"dashboards": {"enabled": True, "label": DASHBOARD_LABEL, "labelValue": "1"}},
+                **({"additionalDataSources": [args.traces.provisioning()]} if args.traces else {}),
             },
         }
 
@@ -272,11 +275,12 @@ class Monitoring(pulumi.ComponentResource):
             args.app_namespace,
             services,
             stores,
-            grafana_dashboard.Recommendations(
+            recommendations=grafana_dashboard.Recommendations(
                 workloads=[w.name for w in args.workloads], metrics=args.recommendation_metrics
             )
             if args.recommendation_metrics
             else None,
+            traces=args.traces,
         )
         return core.ConfigMap(
             f"{self._name}-dashboard",

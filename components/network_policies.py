@@ -69,6 +69,9 @@ class NetworkPlan:
     shared_egress: Sequence[SharedEgress] = ()
     # Workloads whose pods accept any traffic: only when the stack config asks, and named as holes.
     holes: Sequence[str] = field(default_factory=tuple)
+    # False in a namespace shared with workloads this plan does not describe: only its own
+    # workloads are isolated (a namespace-wide deny would cut off the others).
+    default_deny: bool = True
 
 
 def create_network_policies(
@@ -88,7 +91,11 @@ def create_network_policies(
 
     every_pod = meta.LabelSelectorArgs()
     both = ["Ingress", "Egress"]
-    policies = [policy("default-deny-all", networking.NetworkPolicySpecArgs(pod_selector=every_pod, policy_types=both))]
+    policies = (
+        [policy("default-deny-all", networking.NetworkPolicySpecArgs(pod_selector=every_pod, policy_types=both))]
+        if plan.default_deny
+        else []
+    )
     for shared in plan.shared_egress:
         policies.append(
             policy(
@@ -129,6 +136,8 @@ def create_network_policies(
 def _peers(rule: Rule) -> list[networking.NetworkPolicyPeerArgs] | None:
     if rule.peers is ANYWHERE:
         return None
+    if not rule.peers:  # Kubernetes reads an empty list as "from/to anywhere"
+        raise ValueError(f"rule {rule.why!r} names no peers; use ANYWHERE to mean any source or destination")
     return [
         networking.NetworkPolicyPeerArgs(
             pod_selector=meta.LabelSelectorArgs(match_labels=dict(peer.pod_labels))

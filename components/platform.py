@@ -20,6 +20,7 @@ from pulumi_kubernetes.yaml import v2 as yaml_v2
 from components.crds import CERT_MANAGER_API, CrdOwners
 from components.helm import ChartRef, release
 from components.kube import create_namespace, name_of, object_meta, ownership_labels
+from components.mesh_tracing import TRACING_SERVICE_NAME, TracingProvider
 
 # The namespaces upstream documents for each operator; other tooling expects them there.
 CERT_MANAGER_NAMESPACE = "cert-manager"
@@ -37,6 +38,7 @@ class IstioCharts:
     namespace: str = "istio-system"  # the control plane's
     hub: str = ""  # registry of Istio's images, the injected proxy's included; empty: the chart's
     proxy_resources: Mapping[str, Mapping[str, str]] | None = None  # the sidecar's; None: the chart's
+    tracing: TracingProvider | None = None  # where the proxies send spans (a Telemetry switches it on)
 
 
 @dataclass(frozen=True)
@@ -164,6 +166,11 @@ class PlatformOperators(pulumi.ComponentResource):
         mesh_config: dict[str, object] = {"enablePrometheusMerge": True}
         if self._args.access_logs:
             mesh_config.update(accessLogFile="/dev/stdout", accessLogEncoding="JSON")
+        if charts.tracing:
+            mesh_config.update(
+                extensionProviders=[charts.tracing.extension_provider()],
+                defaultConfig={"tracingServiceName": TRACING_SERVICE_NAME},
+            )
         istiod = release(
             f"{self._name}-istiod",
             "istiod",

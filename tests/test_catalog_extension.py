@@ -19,6 +19,7 @@ from boutique.inputs.stackconfig import read_stack_config
 from boutique.program import CATALOG_FILE, PROJECT_DIR, settings_from_config
 from policy import kubernetes_practices as kp
 from tests.conftest import Objects, container, env_of, run_stack
+from tests.test_mesh import collector_host
 from tests.test_policy import resources_of
 from tests.test_security_network import Cluster, expected
 
@@ -150,7 +151,7 @@ def test_in_the_mesh_the_sidecars_reach_it_and_it_reaches_its_callees(catalog_pa
     for caller in CALLERS:
         assert f"./{NEW}.{MESH_SHOP}.svc.cluster.local" in hosts(caller), caller
     own = {f"./{callee}.{MESH_SHOP}.svc.cluster.local" for callee in grown.callees_of(NEW)}
-    assert hosts(NEW) == own | {"istio-system/*"}
+    assert hosts(NEW) == own | {"istio-system/*", collector_host(objects)}  # and where its proxy's spans go
     assert objects.get("DestinationRule", NEW) and objects.get("VirtualService", NEW)
 
 

@@ -47,7 +47,7 @@ def test_stores_and_optional_services_are_marked(catalog):
 
 def test_dot_has_the_same_edges(catalog):
     dot = graph.dot(catalog)
-    pairs = set(re.findall(r'^  "([^"]+)" -> "([^"]+)"', dot, re.MULTILINE))
+    pairs = set(re.findall(r'^  "([^"]+)" -> "([^"]+)" \[label=', dot, re.MULTILINE))
     assert pairs == catalog.edges()
     assert dot.startswith('digraph "online-boutique" {') and dot.rstrip().endswith("}")
 
@@ -122,3 +122,16 @@ def test_graph_needs_no_pulumi():
     code = "import sys; from boutique.__main__ import main; main(['graph']); print('pulumi' in sys.modules)"
     proc = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_DIR, capture_output=True, text=True, check=True)
     assert proc.stdout.splitlines()[-1] == "False"
+
+
+def test_spans_go_from_the_tracing_services_to_the_collector_and_on_to_jaeger(catalog):
+    """Dashed edges: every service whose code traces sends spans to the collector, none other does."""
+    traced = {name for name, service in catalog.services.items() if service.tracing}
+    assert traced and "adservice" not in traced  # upstream: not yet implemented there
+    text = graph.mermaid(catalog)
+    spans = set(re.findall(r"^  (\S+) -\.->\|spans\| otel_collector$", text, re.MULTILINE))
+    assert spans == traced
+    assert "  otel_collector -.->|kept traces| jaeger" in text
+    assert '  jaeger[("jaeger (traces)")]' in text
+    dashed = set(re.findall(r'^  "([^"]+)" -> "([^"]+)" \[style=dashed', graph.dot(catalog), re.MULTILINE))
+    assert dashed == {(name, "otel-collector") for name in traced} | {("otel-collector", "jaeger")}

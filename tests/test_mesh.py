@@ -136,8 +136,16 @@ def test_prod_canary_deployment_runs_beside_the_stable_one(prod):
     assert prod.get("Service", "frontend")["spec"]["selector"] == {"app": "frontend"}
 
 
+def collector_host(objects) -> str:
+    """The trace collector's rendered Service, as a Sidecar names a host of another namespace."""
+    (service,) = [s for s in objects.kind("Service") if s["metadata"]["name"] == "otel-collector"]
+    namespace = service["metadata"]["namespace"]
+    return f"{namespace}/otel-collector.{namespace}.svc.cluster.local"
+
+
 def test_sidecar_egress_is_the_call_graph(prod, catalog):
     enabled = {n for n, s in catalog.services.items() if not s.optional} | set(catalog.stores)
+    collector = collector_host(prod)
     assert prod.names("Sidecar") == enabled
     edges = set()
     for sidecar in prod.kind("Sidecar"):
@@ -147,15 +155,16 @@ def test_sidecar_egress_is_the_call_graph(prod, catalog):
         (egress,) = spec["egress"]
         hosts = egress["hosts"]
         assert "istio-system/*" in hosts, name
+        assert collector in hosts, name  # every proxy reports its spans there, and apps' spans pass it
         for host in hosts:
-            if host != "istio-system/*":
+            if host not in ("istio-system/*", collector):
                 assert host.startswith("./") and host.endswith(f".{SHOP}.svc.cluster.local"), host
                 edges.add((name, host[2:].split(".")[0]))
     assert edges == {(a, b) for a, b in catalog.edges() if a in enabled}
     checkout = prod.get("Sidecar", "checkoutservice")["spec"]["egress"][0]["hosts"]
-    assert len(checkout) == len(catalog.callees_of("checkoutservice")) + 1  # its callees and the control plane
+    assert len(checkout) == len(catalog.callees_of("checkoutservice")) + 2  # callees, collector, control plane
     assert len(catalog.callees_of("checkoutservice")) >= 6  # upstream's six (DESIGN.md)
-    assert prod.get("Sidecar", "paymentservice")["spec"]["egress"][0]["hosts"] == ["istio-system/*"]
+    assert prod.get("Sidecar", "paymentservice")["spec"]["egress"][0]["hosts"] == [collector, "istio-system/*"]
 
 
 def test_prod_pods_join_the_mesh(prod, dev):

@@ -28,6 +28,8 @@ OFFICIAL = {
     "prometheus-adapter": "https://prometheus-community.github.io/helm-charts",
     "vertical-pod-autoscaler": "https://kubernetes.github.io/autoscaler",
     "falco": "https://falcosecurity.github.io/charts",
+    "opentelemetry-collector": "https://open-telemetry.github.io/opentelemetry-helm-charts",
+    "jaeger": "https://jaegertracing.github.io/helm-charts",
 }
 EXACT_VERSION = re.compile(r"^v?\d+\.\d+\.\d+$")
 ALL_OPERATORS = [
@@ -72,12 +74,20 @@ def test_each_operator_runs_in_its_own_namespace(prod):
         "prometheus-adapter": "prometheus-adapter",
         "vertical-pod-autoscaler": "vertical-pod-autoscaler",
         "falco": "falco",
+        "otel-collector": "tracing",
+        "jaeger": "logging",  # beside Elasticsearch, where its user's Secret and ECK's CA are
     }
     assert set(by_name.values()) <= prod.names("Namespace")
 
 
 def test_dev_installs_only_what_it_asks_for(dev):
-    assert {r["chart"] for r in releases(dev)} == {"kube-prometheus-stack", "cert-manager", "vertical-pod-autoscaler"}
+    assert {r["chart"] for r in releases(dev)} == {
+        "kube-prometheus-stack",
+        "cert-manager",
+        "vertical-pod-autoscaler",
+        "opentelemetry-collector",
+        "jaeger",
+    }
     assert not dev.run.of_type("kubernetes:yaml/v2:ConfigFile")
 
 

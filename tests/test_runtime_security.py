@@ -12,9 +12,10 @@ import yaml
 from boutique.cli.render import HELM_RELEASE, release
 from boutique.inputs.errors import SettingsError
 from boutique.inputs.stackconfig import read_stack_config
-from boutique.plans import versions, workloads
+from boutique.plans import tracing, versions, workloads
 from boutique.program import PROJECT_DIR, settings_from_config
 from components.falco_rules import PRIORITIES
+from components.otel_collector import OTLP_PORT
 from tests.conftest import Objects, run_stack
 
 DNS_PORT = 53
@@ -90,15 +91,18 @@ def test_alerts_go_to_our_alertmanager_with_severities_it_routes(catalog, values
 
 def test_each_workload_has_a_connection_rule_naming_the_ports_of_its_calls(prod, catalog, rules):
     """The runtime twin of the NetworkPolicies: each workload may connect to its callees (their
-    Service port, which the application dials, and their pods' port), DNS and, in the mesh, istiod."""
+    Service port, which the application dials, and their pods' port), DNS, in the mesh istiod, and
+    the trace collector from the workloads that send spans."""
     namespace = prod.run.outputs["namespace"]
     settings = settings_from_config("prod", read_stack_config(PROJECT_DIR, "prod")[0], catalog)
     running = [*workloads.enabled_services(catalog, settings), *catalog.stores]
     connection_rules = {r["rule"]: r for r in rules if r.get("rule", "").startswith("Unexpected connection from ")}
     assert len(connection_rules) == len(running)
+    senders = tracing.span_senders(catalog, settings, running)
+    assert senders, "prod traces: the collector's port must show in the rules"
     for name in running:
         rule = connection_rules[f"Unexpected connection from {name} in {namespace}"]
-        expected = {DNS_PORT, ISTIOD_PORT}
+        expected = {DNS_PORT, ISTIOD_PORT} | ({OTLP_PORT} if name in senders else set())
         for callee in catalog.callees_of(name) if name in catalog.services else []:
             expected |= {catalog.port_of(callee), catalog.container_port_of(callee)}
         ports = re.search(r"not fd\.sport in \(([0-9, ]+)\)", rule["condition"]).group(1)

@@ -41,18 +41,25 @@ def test_every_upstream_workload_is_there_with_its_facts(dev):
 
 
 def test_every_address_resolves_to_a_service_and_its_port(dev, catalog):
-    services = {s["metadata"]["name"]: s for s in dev.kind("Service")}
+    """Each `*_ADDR` names a rendered Service and one of its ports: `name:port` in the shop's own
+    namespace, `name.namespace.svc:port` in another (the trace collector's)."""
+    services = {(s["metadata"]["name"], s["metadata"]["namespace"]): s for s in dev.kind("Service")}
     checked = set()
     for deployment in dev.kind("Deployment"):
         for var, value in env_of(container(deployment)).items():
             if not var.endswith("_ADDR"):
                 continue
-            host, port = re.match(r"^([a-z0-9-]+):(\d+)", value).groups()
-            assert host in services, f"{deployment['metadata']['name']} {var} -> {host}"
-            assert int(port) in [p["port"] for p in services[host]["spec"]["ports"]], f"{var}={value}"
+            name, namespace, port = re.match(r"^([a-z0-9-]+)(?:\.([a-z0-9-]+)\.svc)?:(\d+)", value).groups()
+            key = (name, namespace or deployment["metadata"]["namespace"])
+            assert key in services, f"{deployment['metadata']['name']} {var} -> {key}"
+            assert int(port) in [p["port"] for p in services[key]["spec"]["ports"]], f"{var}={value}"
             checked.add((deployment["metadata"]["name"], var))
-    # Every call of every service dev runs (the load generator is on there), and no other address.
-    assert checked == {(name, var) for name in dev.run.outputs["services"] for var in catalog.services[name].calls}
+    # Every call of every service dev runs (the load generator is on there), the collector's address
+    # on the services that trace, and no other address.
+    running = dev.run.outputs["services"]
+    calls = {(name, var) for name in running for var in catalog.services[name].calls}
+    traced = {(name, "COLLECTOR_SERVICE_ADDR") for name in running if catalog.services[name].tracing}
+    assert traced and checked == calls | traced
     # Upstream's 16 among them (DESIGN.md): frontend 7, checkout 6, cart (Redis), recommendation, loadgenerator.
     assert {(caller, var) for caller, calls in UPSTREAM_CALLS.items() for var in calls} <= checked
 
@@ -105,7 +112,8 @@ def test_loadgenerator_waits_for_frontend(dev):
 CLUSTER_SCOPED = {"Namespace", "ClusterIssuer", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
 
 
-def test_every_object_is_named_and_namespaced(dev, prod):
+def test_every_object_is_named_and_namespaced(dev, prod, catalog):
+    shop = set(catalog.services) | set(catalog.stores)
     for objects, namespace in ((dev, "boutique-dev"), (prod, "boutique")):
         namespaces = objects.names("Namespace") | {"monitoring"}  # the platform's own namespaces
         for obj in objects.all:
@@ -113,7 +121,7 @@ def test_every_object_is_named_and_namespaced(dev, prod):
             if obj["kind"] in CLUSTER_SCOPED:
                 continue
             assert obj["metadata"]["namespace"] in namespaces, obj["metadata"]
-            if "app" in obj["metadata"].get("labels", {}):  # a workload's objects live with the shop
+            if obj["metadata"].get("labels", {}).get("app") in shop:  # a shop workload's objects live with it
                 assert obj["metadata"]["namespace"] == namespace, obj["metadata"]
 
 

@@ -6,8 +6,9 @@ from a run of the program (the objects `render` writes and the Helm values it se
 Counted: every Deployment and StatefulSet the program creates (at its replicas, or its autoscaler's
 minimum; the Istio sidecar in every pod of an injected namespace), and the pods whose size the
 program sets in Helm values and custom resources (Prometheus, Alertmanager, Fluentd and Falco per
-node, Falcosidekick, Elasticsearch, Kibana, prometheus-adapter, the VPA recommender). Not counted:
-the operators' own pods at their charts' defaults.
+node, Falcosidekick, Elasticsearch, Kibana, prometheus-adapter, the VPA recommender, the trace
+collector and Jaeger). Not counted: the operators' own pods at their charts' defaults, and Jaeger's
+index cleaner (a daily job of seconds).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from boutique.cli import render
 from boutique.cli.mockrun import Run, run_program
 from boutique.inputs.model import cpu_cores, memory_bytes
 from boutique.inputs.stackconfig import read_stack_config
+from boutique.plans import versions
 from boutique.plans.topology import ISTIO_PROXY_REQUESTS
 from boutique.program import PROJECT_DIR, run
 from components.autoscaling import ADAPTER_RELEASE, VPA_RELEASE
@@ -135,6 +137,17 @@ def platform_rows(objects: list[dict[str, Any]], releases: list[dict[str, Any]])
         sidekick, replicas = falco["falcosidekick"], falco["falcosidekick"]["replicaCount"]
         cpu, memory = _requests([sidekick])
         rows.append(Row("Falcosidekick", str(replicas), replicas * cpu, replicas * memory))
+    by_chart = {r["chart"]: r["values"] for r in releases}
+    collector = by_chart.get(versions.OTEL_COLLECTOR.chart)
+    if collector is not None:
+        count = collector["replicaCount"]
+        cpu, memory = _requests([collector])
+        rows.append(Row("OpenTelemetry Collector", str(count), count * cpu, count * memory))
+    jaeger = by_chart.get(versions.JAEGER.chart)
+    if jaeger is not None:
+        count = jaeger["jaeger"]["replicas"]
+        cpu, memory = _requests([jaeger["jaeger"]])
+        rows.append(Row("Jaeger", str(count), count * cpu, count * memory))
     for o in objects:
         if o["kind"] == "Elasticsearch":
             for node_set in o["spec"]["nodeSets"]:

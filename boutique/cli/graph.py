@@ -1,9 +1,11 @@
 """The service call graph, drawn from the catalog: `python -m boutique graph [--format mermaid|dot]`.
 
 Nodes are the catalog's services and stores (optional services marked as such); each edge is one
-`calls` entry, labelled with the protocol and port the caller uses. Nothing here is written by hand,
-so the README's diagram is whatever this prints: `--write README.md` puts it there, and a test
-compares them. Only the catalog is read (no pulumi import), so drawing stays instant.
+`calls` entry, labelled with the protocol and port the caller uses. Dashed edges carry spans: from
+each service whose code traces (`tracing: true`) to the trace collector, and from there to Jaeger
+(with the mesh, every proxy sends spans too; the graph shows what the catalog says). Nothing here
+is written by hand, so the README's diagram is whatever this prints: `--write README.md` puts it
+there, and a test compares them. Only the catalog is read (no pulumi import), so drawing stays instant.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 
 from boutique.inputs.catalog import Catalog
 from boutique.inputs.errors import InputError
+from boutique.plans.topology import TRACE_COLLECTOR, TRACE_STORE
 
 FORMATS = ("mermaid", "dot")
 
@@ -57,6 +60,15 @@ def edges(catalog: Catalog) -> list[Edge]:
     ]
 
 
+def trace_edges(catalog: Catalog) -> list[Edge]:
+    """Spans: each tracing service to the collector, the collector to Jaeger (none if nothing traces)."""
+    senders = [name for name, service in catalog.services.items() if service.tracing]
+    if not senders:
+        return []
+    spans = [Edge(name, TRACE_COLLECTOR, "spans") for name in senders]
+    return [*spans, Edge(TRACE_COLLECTOR, TRACE_STORE, "kept traces")]
+
+
 def _mermaid_id(name: str) -> str:
     return name.replace("-", "_")  # a hyphen would read as part of an arrow
 
@@ -66,8 +78,14 @@ def mermaid(catalog: Catalog) -> str:
     for node in nodes(catalog):
         shape = '[("{}")]' if node.store else '["{}"]'
         lines.append(f"  {_mermaid_id(node.name)}{shape.format(node.label)}")
+    traces = trace_edges(catalog)
+    if traces:
+        lines.append(f'  {_mermaid_id(TRACE_COLLECTOR)}[/"{TRACE_COLLECTOR} (trace collector)"/]')
+        lines.append(f'  {_mermaid_id(TRACE_STORE)}[("{TRACE_STORE} (traces)")]')
     for edge in edges(catalog):
         lines.append(f"  {_mermaid_id(edge.caller)} -->|{edge.label}| {_mermaid_id(edge.callee)}")
+    for edge in traces:
+        lines.append(f"  {_mermaid_id(edge.caller)} -.->|{edge.label}| {_mermaid_id(edge.callee)}")
     optional = [_mermaid_id(n.name) for n in nodes(catalog) if n.optional]
     if optional:
         lines.append("  classDef optional stroke-dasharray: 5 5")
@@ -85,8 +103,14 @@ def dot(catalog: Catalog) -> str:
             attributes.append("style=dashed")
         attributes.append(f'label="{node.label}"')
         lines.append(f'  "{node.name}" [{", ".join(attributes)}];')
+    traces = trace_edges(catalog)
+    if traces:
+        lines.append(f'  "{TRACE_COLLECTOR}" [shape=parallelogram, label="{TRACE_COLLECTOR} (trace collector)"];')
+        lines.append(f'  "{TRACE_STORE}" [shape=cylinder, label="{TRACE_STORE} (traces)"];')
     for edge in edges(catalog):
         lines.append(f'  "{edge.caller}" -> "{edge.callee}" [label="{edge.label}"];')
+    for edge in traces:
+        lines.append(f'  "{edge.caller}" -> "{edge.callee}" [style=dashed, label="{edge.label}"];')
     lines.append("}")
     return "\n".join(lines) + "\n"
 

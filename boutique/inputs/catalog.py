@@ -266,6 +266,8 @@ class Service(StrictModel):
     checkov_skips: dict[CheckId, Reason] = {}
     mesh: MeshPolicy = MeshPolicy()  # overrides of the catalog's mesh defaults
     api: Api | None = None  # required for a served service in the mesh (plans/checks.py)
+    # Its code exports OpenTelemetry traces when ENABLE_TRACING=1 (upstream: only some services do).
+    tracing: bool = False
 
     @property
     def grace_period_seconds(self) -> int:

@@ -37,6 +37,7 @@ from boutique.inputs.security_settings import (
     parse,
 )
 from boutique.inputs.supply_chain_settings import Namespace, RegistryAuth, SecretName
+from boutique.inputs.tracing_settings import TracingSettings
 
 PROJECT = "boutique"
 # Config namespaces a stack may hold besides the project's: Pulumi's own and the providers the
@@ -175,6 +176,8 @@ class Settings(StrictModel):
     registry_auth: RegistryAuth = RegistryAuth("")  # secretsMode generated: `<username>:<password>`, a secret
     falco: bool = False
     falco_namespace: Namespace = "falco"
+    # --- tracing (OpenTelemetry Collector, Jaeger) ---
+    tracing: TracingSettings = TracingSettings()
 
     @field_validator("frontend_exposure", mode="before")
     @classmethod

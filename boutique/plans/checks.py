@@ -33,6 +33,7 @@ def check_inputs(file_name: str, catalog: Catalog, settings: Settings) -> None:
     check_operators(file_name, settings)
     scaling.check_scaling(file_name, settings)
     check_supply_chain(file_name, catalog, settings)
+    _check_tracing(file_name, settings)
 
 
 def _check_security(file_name: str, settings: Settings, catalog: Catalog) -> None:
@@ -156,3 +157,26 @@ def api_example(catalog: Catalog, name: str) -> str | None:
     if service.endswith("service"):
         service = service.removesuffix("service") + "Service"
     return f"api: {{grpc: {{service: {package}.{service}, methods: [<each method callers may call>]}}}}"
+
+
+def _check_tracing(file_name: str, settings: Settings) -> None:
+    """Tracing's storage exists, and its namespace is its own."""
+    tracing = settings.tracing
+    if not tracing.enabled:
+        return
+    key = f"{PROJECT}:{config_key('tracing')}"
+    if tracing.storage == "elasticsearch" and not settings.logging:
+        raise SettingsError(
+            f"{file_name}: {key}.storage: elasticsearch keeps traces in the logging section's Elasticsearch, "
+            f"which {PROJECT}:logging false does not run; set {PROJECT}:logging to true, or {key}.storage to memory"
+        )
+    taken = {
+        config_key(name): getattr(settings, name)
+        for name in ("namespace", "gateway_namespace", "monitoring_namespace", "logging_namespace")
+    }
+    for other, namespace in taken.items():
+        if tracing.namespace == namespace:
+            raise SettingsError(
+                f"{file_name}: {key}.namespace: {namespace!r} is already {PROJECT}:{other}; the collector gets a "
+                "namespace of its own (it denies all traffic but the spans it takes)"
+            )

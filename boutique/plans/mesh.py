@@ -11,7 +11,7 @@ from pulumi_kubernetes.core import v1 as core
 from boutique.inputs.catalog import Catalog
 from boutique.inputs.mesh_settings import Canary as CanaryConfig
 from boutique.inputs.settings import Settings
-from boutique.plans import workloads
+from boutique.plans import tracing, workloads
 from boutique.plans.topology import CLUSTER_ISSUER_NAME, ISTIO_NAMESPACE
 from components.canary import CanaryRouting, traffic_rules
 from components.gateway import HttpsGatewayArgs
@@ -104,6 +104,7 @@ def mesh_service_args(catalog: Catalog, settings: Settings, name: str, namespace
         timeout=policy.get("timeout"),
         canary=Canary(version=canary.version, routing=routing_of(canary)) if canary else None,
         control_plane_namespace=ISTIO_NAMESPACE,
+        extra_egress_hosts=tracing.sidecar_egress_hosts(settings),
     )
 
 

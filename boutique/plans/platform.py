@@ -10,7 +10,7 @@ import pulumi
 
 from boutique.inputs.catalog import Catalog
 from boutique.inputs.settings import PROJECT, Settings, config_key
-from boutique.plans import scaling, security, topology, versions
+from boutique.plans import scaling, security, topology, tracing, versions
 from components.alert_rules import AlertThresholds, WatchedWorkload
 from components.alertmanager_config import Receiver
 from components.crds import CrdOwners
@@ -19,6 +19,7 @@ from components.log_pipeline import ElasticsearchSize, FluentdImage, LogPipeline
 from components.microservice import workload_name
 from components.monitoring import ALERTMANAGER_CONFIG_SECRET, Monitoring, MonitoringArgs, PrometheusSize
 from components.platform import ClusterIssuerArgs, IstioCharts, PlatformArgs, PlatformOperators
+from components.tracing import TracingBackend
 
 # What `istio_requests_total` can tell apart: the protocols whose failures the sidecar sees.
 REQUEST_PROTOCOLS = ("grpc", "http")
@@ -42,6 +43,7 @@ def platform_operators(catalog: Catalog, settings: Settings, crds: CrdOwners) ->
                 namespace=topology.ISTIO_NAMESPACE,
                 hub=topology.ISTIO_IMAGE_REGISTRY,
                 proxy_resources={"requests": topology.ISTIO_PROXY_REQUESTS, "limits": topology.ISTIO_PROXY_LIMITS},
+                tracing=tracing.mesh_provider(settings),
             )
             if "istio" in here
             else None,
@@ -137,6 +139,7 @@ def monitoring(
             # VPA recommendations, exported by the kube-state-metrics this stack installs.
             kube_state_metrics=scaling.kube_state_metrics(settings) if chart else {},
             recommendation_metrics=scaling.recommendation_metrics(settings) if chart else {},
+            traces=tracing.trace_datasource(settings),
         ),
         crds,
     )
@@ -178,16 +181,20 @@ def log_pipeline(catalog: Catalog, settings: Settings, crds: CrdOwners) -> LogPi
             fluentd_image=FluentdImage(versions.FLUENTD_IMAGE_REPOSITORY, versions.FLUENTD_IMAGE_TAG),
             fluentd_chart=versions.FLUENTD if "fluentd" in settings.operators else None,
             scrape_fluentd=settings.monitoring,
+            user_secrets=tracing.elasticsearch_user_secrets(settings),
         ),
         crds,
     )
 
 
-def access_outputs(monitored: Monitoring | None, logs: LogPipeline | None) -> dict[str, pulumi.Input[object]]:
-    """Stack outputs: how to reach Grafana, Alertmanager and Kibana (never a password)."""
+def access_outputs(
+    monitored: Monitoring | None, logs: LogPipeline | None, traces: TracingBackend | None = None
+) -> dict[str, pulumi.Input[object]]:
+    """Stack outputs: how to reach Grafana, Alertmanager, Kibana and Jaeger (never a password)."""
     off = "off (boutique:{} is false)"
     return {
         "grafana": monitored.grafana if monitored else off.format("monitoring"),
         "alertmanager": monitored.alertmanager if monitored else off.format("monitoring"),
         "kibana": logs.kibana_access if logs else off.format("logging"),
+        "jaeger": traces.jaeger_ui if traces else off.format("tracing.enabled"),
     }

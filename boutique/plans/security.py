@@ -23,7 +23,7 @@ from boutique.inputs.security_settings import (
     parse,
 )
 from boutique.inputs.settings import Settings
-from boutique.plans import supply_chain, workloads
+from boutique.plans import supply_chain, tracing, workloads
 from boutique.plans.topology import (
     DNS_EGRESS_POLICY,
     FRONTEND,
@@ -38,12 +38,14 @@ from boutique.plans.topology import (
     gateway_service_account,
     mesh_principal,
 )
-from components import redis_store
+from components import jaeger, otel_collector, redis_store
 from components.access_control import READ, WRITE, AccessPlan, Grant, Subjects
 from components.external_secrets import ExternalSecretSpec, SecretStoreSpec, template_ref
 from components.kube import ownership_labels, pod_security_labels, selector_labels
+from components.log_pipeline import ES_HTTP_PORT, ES_POD_LABELS
 from components.mesh import INJECTION_LABEL
 from components.mesh_security import Allow, WorkloadAccess
+from components.monitoring import GRAFANA_POD_LABELS
 from components.network_policies import ANYWHERE, NetworkPlan, Peer, Port, Rule, SharedEgress, Workload
 from components.secure_policy_bundle import ContainerLimits, SecurePolicyBundleArgs
 
@@ -94,6 +96,12 @@ def network_plan(catalog: Catalog, settings: Settings, running: list[str]) -> Ne
     exporter = workloads.store_exporter(settings)
     plan = []
     runs, callers_by_callee = set(running), catalog.callers()
+    senders = set(tracing.span_senders(catalog, settings, running))
+    collector = Rule(
+        [Peer(tracing.COLLECTOR_POD_LABELS, settings.tracing.namespace)],
+        [Port(otel_collector.OTLP_PORT)],
+        "trace collector",
+    )
     for name in sorted(running):
         port = catalog.container_port_of(name)
         ingress = []
@@ -120,6 +128,8 @@ def network_plan(catalog: Catalog, settings: Settings, running: list[str]) -> Ne
             for callee in (catalog.callees_of(name) if name in catalog.services else [])
             if callee in runs
         ]
+        if name in senders:
+            egress.append(collector)
         plan.append(Workload(name, selector_labels(name), ingress, egress))
     shared = [SharedEgress(DNS_EGRESS_POLICY, Rule([Peer(DNS_POD_LABELS, DNS_NAMESPACE)], dns_ports(), "DNS"))]
     if settings.mesh:
@@ -133,6 +143,50 @@ def network_plan(catalog: Catalog, settings: Settings, running: list[str]) -> Ne
 
 def dns_ports() -> list[Port]:
     return [Port(DNS_PORT, "UDP"), Port(DNS_PORT, "TCP")]
+
+
+def tracing_network(catalog: Catalog, settings: Settings, running: list[str]) -> tuple[NetworkPlan, NetworkPlan | None]:
+    """The tracing namespace (deny all, then the collector's flows, and Jaeger's with memory
+    storage) and, with Elasticsearch, Jaeger's own pods in the storage's namespace, whose other
+    pods this plan does not describe (no namespace-wide deny there).
+
+    The collector admits the span senders (and the gateway's proxies in the mesh) on OTLP, its
+    peers on their port and scrapers on its metrics; it reaches only Jaeger and its peers. Jaeger
+    admits the collector, Grafana and scrapers, and reaches only Elasticsearch. Peers are named
+    with their namespace always: the policies live in two namespaces.
+    """
+    here, jaeger_namespace = settings.tracing.namespace, tracing.jaeger_namespace(settings)
+    dns = Rule([Peer(DNS_POD_LABELS, DNS_NAMESPACE)], dns_ports(), "DNS")
+    scrapers = Peer(namespace=settings.monitoring_namespace)
+    collector = Peer(tracing.COLLECTOR_POD_LABELS, here)
+    peers = Port(otel_collector.PEERS_PORT)
+    senders = [Peer(selector_labels(s), settings.namespace) for s in tracing.span_senders(catalog, settings, running)]
+    if settings.mesh and settings.frontend_exposure == "gateway":
+        senders.append(Peer(GATEWAY_POD_LABELS, settings.gateway_namespace))
+    collector_in = [Rule(senders, [Port(otel_collector.OTLP_PORT)], "span senders")] if senders else []
+    collector_in.append(Rule([collector], [peers], "collector peers"))
+    jaeger_in = [Rule([collector], [Port(jaeger.OTLP_PORT)], "the collector")]
+    if settings.monitoring:
+        collector_in.append(Rule([scrapers], [Port(otel_collector.METRICS_PORT)], "metrics"))
+        jaeger_in.append(
+            Rule([Peer(GRAFANA_POD_LABELS, settings.monitoring_namespace)], [Port(jaeger.QUERY_PORT)], "Grafana")
+        )
+        jaeger_in.append(Rule([scrapers], [Port(jaeger.METRICS_PORT)], "metrics"))
+    collector_out = [
+        Rule([Peer(tracing.JAEGER_POD_LABELS, jaeger_namespace)], [Port(jaeger.OTLP_PORT)], "Jaeger"),
+        Rule([collector], [peers], "collector peers"),
+        dns,
+    ]
+    in_tracing = [Workload(tracing.COLLECTOR, tracing.COLLECTOR_POD_LABELS, collector_in, collector_out)]
+    if settings.tracing.storage == "memory":
+        in_tracing.append(Workload(tracing.JAEGER, tracing.JAEGER_POD_LABELS, jaeger_in, [dns]))
+        return NetworkPlan(in_tracing), None
+    elasticsearch = Rule([Peer(ES_POD_LABELS, settings.logging_namespace)], [Port(ES_HTTP_PORT)], "Elasticsearch")
+    beside_storage = [
+        Workload(tracing.JAEGER, tracing.JAEGER_POD_LABELS, jaeger_in, [elasticsearch, dns]),
+        Workload(tracing.INDEX_CLEANER, tracing.INDEX_CLEANER_POD_LABELS, [], [elasticsearch, dns]),
+    ]
+    return NetworkPlan(in_tracing), NetworkPlan(beside_storage, default_deny=False)
 
 
 # --- mesh ---

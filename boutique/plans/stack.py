@@ -10,17 +10,20 @@ from pulumi_kubernetes.core import v1 as core
 from boutique.inputs.catalog import Catalog
 from boutique.inputs.settings import Settings
 from boutique.plans import mesh as meshplan
-from boutique.plans import platform, scaling, security, supply_chain, workloads
+from boutique.plans import platform, scaling, security, supply_chain, tracing, workloads
 from boutique.plans.topology import FRONTEND, GATEWAY_NAME
 from components.autoscaling import AutoscalingSupport
 from components.crds import CrdOwners
 from components.gateway import HttpsGateway
 from components.kube import create_namespace, name_of, ownership_labels
+from components.log_pipeline import LogPipeline
 from components.mesh import MeshService
+from components.mesh_tracing import MeshTracing
 from components.microservice import MicroService, MicroServiceArgs
 from components.redis_store import RedisStore, RedisStoreArgs, auth_secret_name
 from components.runtime_security import RuntimeSecurity
 from components.secure_policy_bundle import SecurePolicyBundle
+from components.tracing import TracingBackend
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,9 @@ def build_stack(catalog: Catalog, settings: Settings) -> dict[str, pulumi.Input[
         else None
     )
 
+    # --- tracing (OpenTelemetry Collector, Jaeger) ---
+    traces = _tracing(catalog, settings, crds, running, logs, ns_name, gateway)
+
     return {
         "namespace": ns_name,
         "frontendAddress": gateway.url if gateway else frontend_address(services[FRONTEND], settings),
@@ -81,8 +87,41 @@ def build_stack(catalog: Catalog, settings: Settings) -> dict[str, pulumi.Input[
         "services": sorted(services),
         "operators": sorted(operators.installed),
         # --- monitoring and logging: how to reach Grafana, Alertmanager, Kibana ---
-        **platform.access_outputs(monitored, logs),
+        **platform.access_outputs(monitored, logs, traces),
     }
+
+
+def _tracing(
+    catalog: Catalog,
+    settings: Settings,
+    crds: CrdOwners,
+    running: list[str],
+    logs: LogPipeline | None,
+    ns_name: pulumi.Output[str],
+    gateway: HttpsGateway | None,
+) -> TracingBackend | None:
+    """The collector and Jaeger; with the mesh, a Telemetry in each namespace whose proxies trace."""
+    if not tracing.on(settings):
+        return None
+    workloads_running = [*running, *catalog.stores]
+    backend = TracingBackend(
+        "tracing",
+        tracing.tracing_args(
+            catalog,
+            settings,
+            logs,
+            security.tracing_network(catalog, settings, workloads_running),
+            security.secret_store(settings),
+        ),
+        crds,
+    )
+    if settings.mesh:
+        warning = tracing.cluster_istio_warning(settings)
+        if warning:
+            pulumi.log.warn(warning)
+        namespaces = {"shop": ns_name, **({"gateway": name_of(gateway.namespace)} if gateway else {})}
+        MeshTracing("mesh-tracing", tracing.mesh_tracing_args(catalog, settings, namespaces), crds)
+    return backend
 
 
 def _namespace(catalog: Catalog, settings: Settings) -> core.Namespace:
@@ -152,7 +191,7 @@ def _services(
         callee_stores = [stores[t] for t in service.calls.values() if t in stores]
         port = workloads.service_port(service)
         probes = service.probes if port else None
-        env = workloads.service_env(catalog, name, store_secrets)
+        env = workloads.service_env(catalog, name, store_secrets) + tracing.tracing_env(catalog, settings, name)
         services[name] = MicroService(
             name,
             MicroServiceArgs(

@@ -31,6 +31,7 @@ REDIS_EXPORTER_PORT = 9121
 # Istio with these (global.hub, global.proxy.resources), so the admission rules allow the proxy's
 # registry and the quota and LimitRange leave room for its resources by construction.
 MESH_TRUST_DOMAIN = "cluster.local"
+CLUSTER_DOMAIN = "cluster.local"  # Services' DNS names end in `.svc.<cluster domain>`
 ISTIO_NAMESPACE = "istio-system"  # the control plane (istiod): every sidecar must reach it
 ISTIOD_POD_LABELS = {"app": "istiod"}
 ISTIOD_XDS_PORT = 15012  # the sidecars' xDS and certificate stream to istiod (mTLS)
@@ -58,3 +59,8 @@ DNS_EGRESS_POLICY = "allow-dns"
 
 # Alertmanager's port (its Service and pods, kube-prometheus-stack): where Falcosidekick sends alerts.
 ALERTMANAGER_PORT = 9093
+
+# Tracing: the collector every span goes to, and Jaeger behind it (Helm release names; the graph
+# command draws them too).
+TRACE_COLLECTOR = "otel-collector"
+TRACE_STORE = "jaeger"

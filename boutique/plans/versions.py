@@ -54,6 +54,12 @@ VERTICAL_POD_AUTOSCALER = ChartRef(
 )
 # Falco (a DaemonSet) with Falcosidekick (its subchart, 0.12.1); images pinned at the end.
 FALCO = ChartRef("falco", "https://falcosecurity.github.io/charts", "9.1.0")
+# Tracing: the collector chart (its appVersion is the collector 0.158.0) and Jaeger v2's chart
+# (appVersion 2.19.0; the jaeger-operator is v1 only and deprecated).
+OTEL_COLLECTOR = ChartRef(
+    "opentelemetry-collector", "https://open-telemetry.github.io/opentelemetry-helm-charts", "0.170.0"
+)
+JAEGER = ChartRef("jaeger", "https://jaegertracing.github.io/helm-charts", "4.11.1")
 
 CHARTS = (
     ISTIO_BASE,
@@ -67,6 +73,8 @@ CHARTS = (
     PROMETHEUS_ADAPTER,
     VERTICAL_POD_AUTOSCALER,
     FALCO,
+    OTEL_COLLECTOR,
+    JAEGER,
 )
 
 # Gateway API CRDs, standard channel: upstream publishes them as a release manifest, not a chart.
@@ -98,3 +106,13 @@ FALCO_IMAGE_REPOSITORY = "falcosecurity/falco"
 FALCO_IMAGE_TAG = "0.44.1"
 FALCOSIDEKICK_IMAGE_REPOSITORY = "falcosecurity/falcosidekick"
 FALCOSIDEKICK_IMAGE_TAG = "2.32.0"
+# The collector's "k8s" distribution (OTLP receiver, memory limiter, batch, tail sampling, the
+# load-balancing and OTLP exporters, health check), the version the 0.170.0 chart ships.
+OTEL_COLLECTOR_IMAGE_REPOSITORY = "docker.io/otel/opentelemetry-collector-k8s"
+OTEL_COLLECTOR_IMAGE_TAG = "0.158.0"
+# Jaeger v2 and its Elasticsearch index cleaner, both at the chart's appVersion (the chart takes
+# registry and repository apart).
+JAEGER_IMAGE_REGISTRY = "docker.io"
+JAEGER_IMAGE_REPOSITORY = "jaegertracing/jaeger"
+JAEGER_INDEX_CLEANER_IMAGE_REPOSITORY = "jaegertracing/jaeger-es-index-cleaner"
+JAEGER_IMAGE_TAG = "2.19.0"
