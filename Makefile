@@ -44,7 +44,7 @@ actionlint: $(BIN)/.installed
 	$(BIN)/actionlint -shellcheck $(BIN)/shellcheck
 
 unit: $(BIN)/.installed
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -n auto tests
 
 renders: $(BIN)/.installed
 	@for stack in $(STACKS); do $(BIN)/python -m boutique render --stack $$stack --out build/$$stack || exit 1; done
