@@ -16,9 +16,10 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_kubernetes.apiextensions import CustomResource
 
-from components.crds import MONITORING_API, CrdOwners
+from components.crds import CrdOwners
 from components.helm import ChartRef, release
 from components.kube import create_namespace, memory_bound_resources, name_of, object_meta, ownership_labels
+from components.service_monitor import service_monitor
 
 ELASTICSEARCH_API = "elasticsearch.k8s.elastic.co/v1"
 KIBANA_API = "kibana.k8s.elastic.co/v1"
@@ -327,21 +328,16 @@ class LogPipeline(pulumi.ComponentResource):
         A resource of its own, so only it waits for the monitoring CRDs: the Fluentd Release, and
         with it log shipping, no longer waits for the whole Prometheus stack to install.
         """
-        return CustomResource(
+        return service_monitor(
             f"{name}-fluentd-service-monitor",
-            api_version=MONITORING_API,
-            kind="ServiceMonitor",
-            metadata=object_meta(FLUENTD_RELEASE, namespace, labels),
-            spec={
-                "selector": {
-                    "matchLabels": {
-                        "app.kubernetes.io/name": chart.chart,
-                        "app.kubernetes.io/instance": FLUENTD_RELEASE,
-                    }
-                },
-                "endpoints": [{"port": METRICS_PORT_NAME, "path": METRICS_PATH, "interval": "30s"}],
-            },
-            opts=crds.options(MONITORING_API, parent=self),
+            FLUENTD_RELEASE,
+            namespace,
+            labels,
+            {"app.kubernetes.io/name": chart.chart, "app.kubernetes.io/instance": FLUENTD_RELEASE},
+            METRICS_PORT_NAME,
+            crds,
+            parent=self,
+            path=METRICS_PATH,
         )
 
     @staticmethod

@@ -7,12 +7,11 @@ from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_random as random
-from pulumi_kubernetes.apiextensions import CustomResource
 from pulumi_kubernetes.apps import v1 as apps
 from pulumi_kubernetes.core import v1 as core
 from pulumi_kubernetes.meta import v1 as meta
 
-from components.crds import MONITORING_API, CrdOwners
+from components.crds import CrdOwners
 from components.kube import (
     checkov_skip_annotations,
     container_security_context,
@@ -27,6 +26,7 @@ from components.kube import (
     standard_labels,
 )
 from components.microservice import IMAGE_PULL_POLICY
+from components.service_monitor import service_monitor
 
 PASSWORD_KEY = "password"  # noqa: S105 - a key name
 CONFIG_KEY = "redis.conf"
@@ -274,16 +274,15 @@ class RedisStore(pulumi.ComponentResource):
             exporter.port,
             app_protocol="http",
         )
-        self.service_monitor = CustomResource(
+        self.service_monitor = service_monitor(
             f"{name}-service-monitor",
-            api_version=MONITORING_API,
-            kind="ServiceMonitor",
-            metadata=object_meta(name, namespace, labels),
-            spec={
-                "selector": {"matchLabels": selector_labels(name) | {"app.kubernetes.io/component": "metrics"}},
-                "endpoints": [{"port": "metrics", "path": "/metrics", "interval": "30s"}],
-            },
-            opts=crds.options(MONITORING_API, parent=self),
+            name,
+            namespace,
+            labels,
+            selector_labels(name) | {"app.kubernetes.io/component": "metrics"},
+            "metrics",
+            crds,
+            parent=self,
         )
 
     @staticmethod

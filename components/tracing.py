@@ -38,6 +38,7 @@ from components.kube import (
     secret,
 )
 from components.network_policies import NetworkPlan, create_network_policies
+from components.service_monitor import service_monitor
 
 
 @dataclass(frozen=True)
@@ -228,16 +229,15 @@ class TracingBackend(pulumi.ComponentResource):
     def _service_monitor(
         self, monitor_name: str, namespace: pulumi.Input[str], service_labels: Mapping[str, str], port: str
     ) -> CustomResource:
-        return CustomResource(
+        return service_monitor(
             f"{self._name}-{monitor_name}-service-monitor",
-            api_version=MONITORING_API,
-            kind="ServiceMonitor",
-            metadata=object_meta(monitor_name, namespace, self._labels),
-            spec={
-                "selector": {"matchLabels": dict(service_labels)},
-                "endpoints": [{"port": port, "path": "/metrics", "interval": "30s"}],
-            },
-            opts=self._crds.options(MONITORING_API, parent=self),
+            monitor_name,
+            namespace,
+            self._labels,
+            service_labels,
+            port,
+            self._crds,
+            parent=self,
         )
 
 
