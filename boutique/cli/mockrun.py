@@ -17,9 +17,10 @@ from typing import Any
 
 import pulumi
 from pulumi.runtime import mocks, rpc
+from pulumi.runtime import resource as sdk_resource
 from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.config import set_all_config
-from pulumi.runtime.proto import resource_pb2
+from pulumi.runtime.proto import resource_pb2, source_pb2
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
@@ -159,10 +160,29 @@ def run_program(
             if await output.is_secret():
                 run.secret_outputs.add(key)
 
-    with _young_collections_only():
+    with _young_collections_only(), _no_source_positions():
         _sync_await(run_pulumi_func(body))
     run.resources.sort(key=lambda r: r.urn)
     return run
+
+
+@contextmanager
+def _no_source_positions() -> Iterator[None]:
+    """No stack trace captured per registration while the program runs under mocks.
+
+    The SDK walks and formats the Python stack on every registration so the engine can point a
+    diagnostic at the source line; nothing offline reads it, and it cost 15 % of a 200-service run.
+    Under `pulumi up` this function is not used: the engine gets its source positions as usual.
+    """
+    original = getattr(sdk_resource, "_get_stack_trace", None)
+    if original is None:  # another SDK layout: leave it be
+        yield
+        return
+    sdk_resource._get_stack_trace = source_pb2.StackTrace
+    try:
+        yield
+    finally:
+        sdk_resource._get_stack_trace = original
 
 
 @contextmanager
