@@ -9,7 +9,7 @@ STACKS := dev prod
 K8S_VERSIONS := 1.30.0 1.35.0
 
 .DEFAULT_GOAL := venv
-.PHONY: venv render images test lint actionlint unit renders validate checkov prom-tools promcheck capacity clean
+.PHONY: venv render images test lint actionlint unit renders validate checkov prom-tools promcheck capacity readme clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -96,6 +96,11 @@ promcheck: renders prom-tools
 # What each stack asks the cluster for (the README's first-deployment table).
 capacity: $(BIN)/.installed
 	@$(BIN)/python -m tools.capacity
+
+# What README.md derives from the catalog and the stacks: the service graph and the capacity table.
+readme: $(BIN)/.installed
+	@$(BIN)/python -m boutique graph --write README.md
+	@$(BIN)/python -m tools.capacity --write README.md
 
 clean:
 	rm -rf build $(VENV) $(CHECKOV_VENV)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from boutique.cli.render import HELM_RELEASE, release
 from boutique.inputs.model import cpu_cores, memory_bytes
 from boutique.inputs.settings import Settings
@@ -30,7 +32,18 @@ def section(title: str) -> str:
 
 def test_readme_capacity_is_what_the_program_derives(dev, prod):
     expected = capacity.table({"dev": capacity.stack_rows(dev.run), "prod": capacity.stack_rows(prod.run)})
-    assert between("<!-- capacity:", "<!-- end capacity -->") == expected, "run `make capacity`, paste its table"
+    assert between("<!-- capacity:", "<!-- end capacity -->") == expected, "run `make readme` to rewrite it"
+
+
+def test_capacity_write_replaces_only_the_table_between_the_markers(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{capacity.BEGIN_MARKER} x -->\nold table\n{capacity.END_MARKER}\nrest\n")
+    assert capacity.write_into(readme, "| new |\n") is True
+    assert readme.read_text() == f"intro\n{capacity.BEGIN_MARKER} x -->\n| new |\n{capacity.END_MARKER}\nrest\n"
+    assert capacity.write_into(readme, "| new |\n") is False  # already up to date
+    readme.write_text("no markers\n")
+    with pytest.raises(SystemExit, match="no `<!-- capacity:"):
+        capacity.write_into(readme, "| new |\n")
 
 
 def _settings(stack: str, catalog) -> Settings:

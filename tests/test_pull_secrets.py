@@ -98,10 +98,16 @@ def test_every_shop_pod_pulls_with_it_and_waits_for_it(catalog):
 def test_the_shops_images_and_the_allowed_registries_follow_the_registry(catalog):
     objects = prod_private()
     rule = policies(objects)["allowed-registries"]
-    for workload, spec in pod_specs(objects).items():
-        server = next((c for c in spec["containers"] if c["name"] == "server"), None)
-        if server is not None:  # the shop's own services (stores keep their own image)
-            assert server["image"].startswith(f"{REGISTRY}/"), workload
+    namespace = objects.run.outputs["namespace"]
+    followed = []
+    for workload in objects.kind("Deployment"):
+        service = catalog.services.get(workload["spec"]["template"]["metadata"]["labels"]["app"])
+        if workload["metadata"]["namespace"] != namespace or service is None or service.image is not None:
+            continue  # stores, and services with an image of their own, keep theirs
+        server = next(c for c in workload["spec"]["template"]["spec"]["containers"] if c["name"] == "server")
+        assert server["image"].startswith(f"{REGISTRY}/"), workload["metadata"]["name"]
+        followed.append(workload["metadata"]["name"])
+    assert "frontend" in followed
     frontend = objects.get("Deployment", "frontend")
     assert rule.admits(frontend)
     upstream = copy.deepcopy(frontend)

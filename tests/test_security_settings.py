@@ -40,7 +40,7 @@ def refused(catalog, stack: str = "prod", **values) -> str:
         ({**AWS, "secretsProvider": "gcp", "secretKeyPrefix": "shop/prod/"}, "secretKeyPrefix", "gcp secret names"),
         ({"allowedRegistries": "[]"}, "allowedRegistries", "no registry allowed, so every pod would be refused"),
         ({"allowedRegistries": '["https://ghcr.io"]'}, "allowedRegistries", "is not a registry"),
-        ({"allowedRegistries": '["docker.io/library"]'}, "allowedRegistries", "services.frontend: image"),
+        ({"allowedRegistries": '["docker.io/library"]'}, "allowedRegistries", "is from none of ['docker.io/library']"),
         ({"access": '{"developer": {}}'}, "access.developer", "the role is bound to nobody"),
         ({"access": '{"developer": {"groups": []}}'}, "access.developer", "the role is bound to nobody"),
         (

@@ -13,9 +13,11 @@ index cleaner (a daily job of seconds).
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from boutique.cli import render
@@ -207,8 +209,32 @@ def table(rows_by_stack: Mapping[str, list[Row]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> int:
-    print(table({stack: stack_rows(run_stack(stack)) for stack in STACKS}), end="")
+BEGIN_MARKER = "<!-- capacity:"
+END_MARKER = "<!-- end capacity -->"
+
+
+def write_into(path: Path, text: str) -> bool:
+    """Replace the table between the capacity markers of `path`; True when it changed."""
+    document = path.read_text(encoding="utf-8")
+    if BEGIN_MARKER not in document or END_MARKER not in document:
+        raise SystemExit(f"error: {path}: no `{BEGIN_MARKER} ...` and `{END_MARKER}` markers to write between")
+    begin = document.index("\n", document.index(BEGIN_MARKER)) + 1
+    end = document.index(END_MARKER, begin)
+    updated = document[:begin] + text + document[end:]
+    path.write_text(updated, encoding="utf-8")
+    return updated != document
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.capacity", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--write", metavar="FILE", help="replace the table between FILE's capacity markers")
+    args = parser.parse_args(argv)
+    text = table({stack: stack_rows(run_stack(stack)) for stack in STACKS})
+    if args.write:
+        changed = write_into(Path(args.write), text)
+        print(f"{args.write}: capacity table {'updated' if changed else 'already up to date'}")
+    else:
+        print(text, end="")
     return 0
 
 
