@@ -25,18 +25,10 @@ def _catalog_path(args: argparse.Namespace) -> Path:
 
 
 def _run_stack(stack: str, catalog_path: Path) -> Run:
-    """The program as `pulumi up -s <stack>` runs it, under mocks."""
-    # Imported here so `--help` and input errors stay fast.
-    from boutique.cli.mockrun import run_program
-    from boutique.inputs.catalog import load_catalog
-    from boutique.inputs.stackconfig import read_stack_config
-    from boutique.program import PROJECT_DIR, run, settings_from_config
+    """The program as `pulumi up -s <stack>` runs it, under mocks; inputs validated first."""
+    from boutique.cli.mockrun import run_stack  # imported here so `--help` and `graph` stay fast
 
-    # Validate everything first: bad input registers nothing and writes nothing.
-    catalog = load_catalog(catalog_path)
-    config, secret_keys = read_stack_config(PROJECT_DIR, stack)
-    settings_from_config(stack, config, catalog, secret_keys)
-    return run_program(lambda: run(catalog_path), stack, config, secret_keys)
+    return run_stack(stack, catalog_path)
 
 
 def _render(args: argparse.Namespace) -> int:

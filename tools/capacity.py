@@ -21,12 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from boutique.cli import render
-from boutique.cli.mockrun import Run, run_program
+from boutique.cli.mockrun import Run, run_stack
+from boutique.inputs.errors import InputError
 from boutique.inputs.model import cpu_cores, memory_bytes
-from boutique.inputs.stackconfig import read_stack_config
 from boutique.plans import versions
 from boutique.plans.topology import ISTIO_PROXY_REQUESTS
-from boutique.program import PROJECT_DIR, run
 from components.autoscaling import ADAPTER_RELEASE, VPA_RELEASE
 from components.mesh import INJECTION_LABEL
 from components.monitoring import RELEASE_NAME as KUBE_PROMETHEUS_STACK
@@ -180,11 +179,6 @@ def stack_rows(result: Run) -> list[Row]:
     return [*rows, total, *quota_rows(objects)]
 
 
-def run_stack(stack: str) -> Run:
-    config, secret_keys = read_stack_config(PROJECT_DIR, stack)
-    return run_program(run, stack, config, secret_keys)
-
-
 def _cpu(cores: float) -> str:
     return f"{cores:.2f}".rstrip("0").rstrip(".")
 
@@ -229,7 +223,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.capacity", description=__doc__.split("\n\n")[0])
     parser.add_argument("--write", metavar="FILE", help="replace the table between FILE's capacity markers")
     args = parser.parse_args(argv)
-    text = table({stack: stack_rows(run_stack(stack)) for stack in STACKS})
+    try:
+        text = table({stack: stack_rows(run_stack(stack)) for stack in STACKS})
+    except InputError as exc:  # the same plain message as `python -m boutique`, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.write:
         changed = write_into(Path(args.write), text)
         print(f"{args.write}: capacity table {'updated' if changed else 'already up to date'}")

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -23,6 +24,10 @@ from pulumi.runtime.config import set_all_config
 from pulumi.runtime.proto import resource_pb2, source_pb2
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
+
+from boutique.inputs.catalog import CATALOG_FILE, load_catalog
+from boutique.inputs.stackconfig import read_stack_config
+from boutique.program import PROJECT_DIR, run, settings_from_config
 
 PROJECT = "boutique"
 
@@ -165,6 +170,18 @@ def run_program(
     run.resources.sort(key=lambda r: r.urn)
     return run
 
+
+
+def run_stack(stack: str, catalog_path: Path = CATALOG_FILE) -> Run:
+    """The program as `pulumi up -s <stack>` runs it, under mocks.
+
+    Every input is validated first (an InputError naming file and key), so bad input registers
+    nothing and a tool writes nothing.
+    """
+    catalog = load_catalog(catalog_path)
+    config, secret_keys = read_stack_config(PROJECT_DIR, stack)
+    settings_from_config(stack, config, catalog, secret_keys)
+    return run_program(lambda: run(catalog_path), stack, config, secret_keys)
 
 @contextmanager
 def _no_source_positions() -> Iterator[None]:
