@@ -40,6 +40,12 @@ class AlertThresholds:
     redis_memory_ratio: float = 0.9
 
 
+# What follows a workload's name in its pods' names: a Deployment's `<template hash>-<5 chars>`, a
+# StatefulSet's `<ordinal>`.
+DEPLOYMENT_POD_SUFFIX = "[a-z0-9]+-[a-z0-9]{5}"
+STATEFULSET_POD_SUFFIX = "[0-9]+"
+
+
 def pod_pattern(workload: WatchedWorkload) -> str:
     """A regex for the workload's pod names (PromQL regexes are anchored).
 
@@ -47,8 +53,8 @@ def pod_pattern(workload: WatchedWorkload) -> str:
     (watched on its own) is not matched by `<name>`'s pattern. StatefulSet pods are `<name>-<ordinal>`.
     """
     if workload.kind == "StatefulSet":
-        return f"{workload.name}-[0-9]+"
-    return f"{workload.name}-[a-z0-9]+-[a-z0-9]{{5}}"
+        return f"{workload.name}-{STATEFULSET_POD_SUFFIX}"
+    return f"{workload.name}-{DEPLOYMENT_POD_SUFFIX}"
 
 
 def _selector(**matchers: str) -> str:

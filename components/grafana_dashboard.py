@@ -12,7 +12,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from components.alert_rules import GRPC_SERVER_ERRORS, WatchedWorkload, pod_pattern
+from components.alert_rules import (
+    DEPLOYMENT_POD_SUFFIX,
+    GRPC_SERVER_ERRORS,
+    STATEFULSET_POD_SUFFIX,
+    WatchedWorkload,
+    pod_pattern,
+)
 
 SCHEMA_VERSION = 39
 WINDOW = "$__rate_interval"
@@ -24,7 +30,7 @@ _REQUESTS = f'reporter="destination", destination_workload_namespace="$namespace
 
 # A pod's workload from its name: `<Deployment>-<template hash>-<5 chars>` or `<StatefulSet>-<ordinal>`
 # (the shortest prefix that fits, so a canary `frontend-v2`'s pods are its own, not frontend's).
-POD_SUFFIX = "([a-z0-9]+-[a-z0-9]{5}|[0-9]+)"
+POD_SUFFIX = f"({DEPLOYMENT_POD_SUFFIX}|{STATEFULSET_POD_SUFFIX})"
 
 
 @dataclass(frozen=True)
