@@ -9,7 +9,7 @@ STACKS := dev prod
 K8S_VERSIONS := 1.30.0 1.35.0
 
 .DEFAULT_GOAL := venv
-.PHONY: venv render images test lint actionlint unit renders validate checkov prom-tools promcheck capacity readme clean
+.PHONY: venv render images test lint actionlint unit renders validate checkov prom-tools promcheck docs reference-docs capacity readme clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +34,7 @@ render: $(BIN)/.installed
 images: $(BIN)/.installed
 	@$(BIN)/python -m boutique images --stack $(STACK)
 
-test: lint actionlint prom-tools unit renders validate checkov promcheck
+test: lint actionlint prom-tools unit renders validate checkov promcheck docs
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
@@ -92,6 +92,14 @@ promcheck: renders prom-tools
 	done
 	promtool test rules tests/promtool/rules_test.yaml
 	promtool test rules tests/promtool/adapter_test.yaml
+
+# The docs site (mkdocs.yml, docs/): strict, so a broken link or anchor fails; into build/site.
+docs: $(BIN)/.installed
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+# The reference pages (docs/reference/) from the catalog's and the settings' models.
+reference-docs: $(BIN)/.installed
+	@$(BIN)/python -m tools.reference_docs
 
 # What each stack asks the cluster for (the README's first-deployment table).
 capacity: $(BIN)/.installed
