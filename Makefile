@@ -8,7 +8,7 @@ STACK ?= dev
 STACKS := dev prod
 # The Kubernetes versions the renders are validated against: the floor and the ceiling the README
 # states (boutique/plans/versions.py: KUBERNETES_FLOOR, KUBERNETES_CEILING; a test keeps them equal).
-K8S_VERSIONS := 1.32.0 1.35.0
+K8S_VERSIONS := 1.33.0 1.36.0
 # Locks with hashes, written by uv (`make lock`): every environment installs from them, nothing else.
 # UPGRADE=<package>[==<version>] ... moves those packages (e.g. UPGRADE=pulumi-kubernetes==4.25.0);
 # UPGRADE=all moves every package to the newest its range allows.

@@ -22,6 +22,7 @@ from boutique.inputs.settings import Settings, parse_settings, read_config
 from boutique.plans.checks import check_inputs
 from boutique.plans.stack import build_stack
 from boutique.plans.supply_chain import check_registry_auth_is_secret
+from boutique.plans.versions import PULUMI_CLI_MINIMUM
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -73,6 +74,8 @@ def run(catalog_path: Path = CATALOG_FILE) -> None:
 
     Bad input stops the program with the message alone (RunError prints no traceback).
     """
+    # An older CLI stops here, plainly (under mocks there is no engine to ask).
+    pulumi.require_pulumi_version(f">={PULUMI_CLI_MINIMUM}")
     try:
         catalog, settings = load_inputs(catalog_path)
     except InputError as exc:

@@ -75,6 +75,8 @@ class Run:
     resources: list[Registration] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
     secret_outputs: set[str] = field(default_factory=set)
+    # The CLI versions the program asked the engine for (pulumi.require_pulumi_version).
+    required_pulumi: list[str] = field(default_factory=list)
 
     def of_type(self, type_: str) -> list[Registration]:
         return [r for r in self.resources if r.type == type_]
@@ -160,6 +162,9 @@ def run_program(
     monitor = _RecordingMonitor(run.resources)
     mocks.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=False, logger=ENGINE_LOG, monitor=monitor)
     set_all_config(config, list(secret_keys))
+    # The mocks' engine lacks this call; as a CLI new enough, it records the range and says yes.
+    engine = runtime_settings.get_engine()
+    engine.RequirePulumiVersion = lambda request: run.required_pulumi.append(request.pulumi_version_range)
 
     async def body() -> None:
         program()
