@@ -10,12 +10,12 @@ package. The tests check that no Kubernetes resource is left on the default prov
 from __future__ import annotations
 
 import pulumi
-import pulumi_kubernetes as k8s
+from pulumi_kubernetes.provider import Provider
 
 
-def cluster_provider(resource_name: str, context: str) -> k8s.Provider:
+def cluster_provider(resource_name: str, context: str) -> Provider:
     """The provider for the kubeconfig context `context` (empty: the current one, offline renders only)."""
-    return k8s.Provider(resource_name, context=context or None)
+    return Provider(resource_name, context=context or None)
 
 
 def use_for_every_resource(provider: pulumi.ProviderResource) -> None:
