@@ -6,26 +6,42 @@ BIN := $(VENV)/bin
 CHECKOV_VENV := .venv-checkov
 STACK ?= dev
 STACKS := dev prod
-K8S_VERSIONS := 1.30.0 1.35.0
+# The Kubernetes versions the renders are validated against: the floor and the ceiling the README
+# states (boutique/plans/versions.py: KUBERNETES_FLOOR, KUBERNETES_CEILING; a test keeps them equal).
+K8S_VERSIONS := 1.33.0 1.36.0
+# Locks with hashes, written by uv (`make lock`): every environment installs from them, nothing else.
+# UPGRADE=<package>[==<version>] ... moves those packages (e.g. UPGRADE=pulumi-kubernetes==4.25.0);
+# UPGRADE=all moves every package to the newest its range allows.
+LOCKS := requirements.txt requirements-dev.txt requirements-checkov.txt policy/requirements.txt
+UPGRADE ?=
+UV_COMPILE = $(BIN)/uv pip compile --universal --python-version 3.11 --generate-hashes --quiet \
+	$(if $(filter all,$(UPGRADE)),--upgrade,$(foreach p,$(UPGRADE),--upgrade-package $(p)))
+PIP_LOCKED := pip install --quiet --require-hashes --no-deps
 
 .DEFAULT_GOAL := venv
-.PHONY: venv render images test lint actionlint unit renders validate checkov prom-tools promcheck capacity readme clean
+.PHONY: venv lock render images test lint actionlint unit renders validate checkov prom-tools promcheck capacity readme clean
 
-$(BIN)/.installed: requirements.txt requirements-dev.txt
+$(BIN)/.installed: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/$(PIP_LOCKED) -r requirements-dev.txt
 	touch $@
 
 # checkov gets a venv of its own: installed beside pulumi, pip backtracks it to an old release.
-$(CHECKOV_VENV)/.installed:
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
 	$(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
-	$(CHECKOV_VENV)/bin/pip install --quiet "checkov>=3.2.400,<4"
+	$(CHECKOV_VENV)/bin/$(PIP_LOCKED) -r requirements-checkov.txt
 	touch $@
 
 # The project's virtualenv: what `venv/bin/python -m boutique ...` runs in.
 venv: $(BIN)/.installed
+
+# Rewrite the locks from the ranges in the *.in files (keeping every locked version the ranges still
+# allow, unless UPGRADE says otherwise). The dev and policy locks hold the runtime lock's versions.
+lock: $(BIN)/.installed
+	$(UV_COMPILE) requirements.in -o requirements.txt
+	$(UV_COMPILE) requirements-dev.in -c requirements.txt -o requirements-dev.txt
+	$(UV_COMPILE) policy/requirements.in -c requirements.txt -o policy/requirements.txt
+	$(UV_COMPILE) requirements-checkov.in -o requirements-checkov.txt
 
 render: $(BIN)/.installed
 	$(BIN)/python -m boutique render --stack $(STACK) --out build/$(STACK)

@@ -5,14 +5,16 @@ from what the program renders."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
+import kubernetes_validate
 import pytest
 
 from boutique.cli.render import HELM_RELEASE, release
 from boutique.inputs.model import cpu_cores, memory_bytes
 from boutique.inputs.settings import Settings
 from boutique.inputs.stackconfig import read_stack_config
-from boutique.plans import workloads
+from boutique.plans import versions, workloads
 from boutique.program import PROJECT_DIR, settings_from_config
 from tools import capacity
 
@@ -125,6 +127,32 @@ def test_readme_canary_curl_trusts_the_gateway_certificate(prod):
     assert gateway_command in section("The mesh and the way in")
 
 
-def test_readme_names_the_kubernetes_version_the_program_pins():
-    version = Settings().pod_security_version.removeprefix("v")
-    assert f"**Kubernetes {version} or later**" in section("First deployment to a real cluster")
+def test_readme_states_the_kubernetes_floor_and_ceiling_make_validates_against():
+    """One list (versions.KUBERNETES_SUPPORT) says where the operators run; the README states its
+    ends, `make validate` checks the renders at both, and Pod Security's pin is not above the floor."""
+    floor, ceiling = versions.KUBERNETES_FLOOR, versions.KUBERNETES_CEILING
+    assert versions.minor_version(floor) <= versions.minor_version(ceiling)
+    for low, high in versions.KUBERNETES_SUPPORT.values():
+        assert versions.minor_version(low) <= versions.minor_version(floor)
+        assert versions.minor_version(ceiling) <= versions.minor_version(high)
+    text = section("First deployment to a real cluster")
+    assert f"**Kubernetes {floor} to {ceiling}**" in text
+    for operator, (low, high) in versions.KUBERNETES_SUPPORT.items():
+        assert f"{operator}: {low} to\n  {high}" in text or f"{operator}: {low} to {high}" in text, operator
+    assert f"against the {floor} and {ceiling} schemas" in text
+    makefile = (PROJECT_DIR / "Makefile").read_text()
+    listed = re.search(r"^K8S_VERSIONS := (.*)$", makefile, re.MULTILINE).group(1).split()
+    assert listed == [f"{floor}.0", f"{ceiling}.0"]
+    schemas = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema"
+    assert all((schemas / f"v{v}-local-strict").is_dir() for v in listed), "kubernetes-validate lacks a schema"
+    pinned = Settings().pod_security_version
+    assert versions.minor_version(pinned) <= versions.minor_version(floor)
+    assert f"`podSecurityVersion` ({pinned})" in text
+
+
+def test_readme_states_the_minimum_pulumi_cli_the_program_asks_the_engine_for(dev):
+    assert dev.run.required_pulumi == [f">={versions.PULUMI_CLI_MINIMUM}"]
+    # The CLI is at least the SDK the program is locked to (a re-lock that moves pulumi fails here).
+    lock = (PROJECT_DIR / "requirements.txt").read_text()
+    assert re.search(rf"^pulumi=={re.escape(versions.PULUMI_CLI_MINIMUM)} ", lock, re.MULTILINE)
+    assert f"Pulumi CLI **{versions.PULUMI_CLI_MINIMUM} or later**" in README

@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from boutique.inputs.catalog import DIGEST, DNS_LABEL, OverrideTag
+from boutique.inputs.cluster import ClusterSettings
 from boutique.inputs.errors import SettingsError, described, format_validation_error, nearest
 from boutique.inputs.mesh_settings import DNS_SUBDOMAIN, HOSTNAME, Canary
 from boutique.inputs.model import Quantity, StrictModel
@@ -84,6 +85,7 @@ class AlertReceiver(StrictModel):
 
 
 class Settings(StrictModel):
+    cluster: ClusterSettings = ClusterSettings()  # the kubeconfig context (and API server) it deploys to
     namespace: Annotated[str, StringConstraints(pattern=DNS_LABEL)] = "boutique"
     image_registry: str = ""  # empty: the catalog's registry
     image_tag: OverrideTag = ""  # empty: the catalog's tag

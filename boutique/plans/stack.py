@@ -13,6 +13,7 @@ from boutique.plans import mesh as meshplan
 from boutique.plans import platform, scaling, security, supply_chain, tracing, workloads
 from boutique.plans.topology import FRONTEND, GATEWAY_NAME
 from components.autoscaling import AutoscalingSupport
+from components.cluster_provider import cluster_provider, use_for_every_resource
 from components.crds import CrdOwners
 from components.gateway import HttpsGateway
 from components.kube import create_namespace, name_of, ownership_labels
@@ -36,6 +37,8 @@ class PullSecrets:
 
 def build_stack(catalog: Catalog, settings: Settings) -> dict[str, pulumi.Input[object]]:
     """Create every resource of the stack; return the stack outputs."""
+    # First: every Kubernetes object goes to the stack's own cluster, never the current context's.
+    use_for_every_resource(cluster_provider("cluster", settings.cluster.context))
     crds = CrdOwners()  # custom resources wait for the Release that brings their CRD
     running = workloads.enabled_services(catalog, settings)
     ns_name = name_of(_namespace(catalog, settings))

@@ -116,3 +116,28 @@ JAEGER_IMAGE_REGISTRY = "docker.io"
 JAEGER_IMAGE_REPOSITORY = "jaegertracing/jaeger"
 JAEGER_INDEX_CLEANER_IMAGE_REPOSITORY = "jaegertracing/jaeger-es-index-cleaner"
 JAEGER_IMAGE_TAG = "2.19.0"
+
+# --- what the pinned versions support: stated in the README, validated by `make validate` ---
+# Kubernetes minor versions each pinned operator supports, from its own support matrix: Istio's
+# supported releases (1.30: 1.32-1.36) and cert-manager's (1.21: 1.33-1.36). The stacks run where all
+# of them are supported: the highest floor, the lowest ceiling. The Makefile's K8S_VERSIONS validates
+# the renders at both ends; a test keeps them, the README and podSecurityVersion in step.
+KUBERNETES_SUPPORT = {
+    f"Istio {ISTIO_VERSION}": ("1.32", "1.36"),
+    f"cert-manager {CERT_MANAGER.version}": ("1.33", "1.36"),
+}
+
+
+def minor_version(version: str) -> tuple[int, int]:
+    """`1.33` (or `v1.33`, `1.33.0`) as (1, 33), for comparing Kubernetes minor versions."""
+    major, minor = version.removeprefix("v").split(".")[:2]
+    return int(major), int(minor)
+
+
+KUBERNETES_FLOOR = max((low for low, _ in KUBERNETES_SUPPORT.values()), key=minor_version)
+KUBERNETES_CEILING = min((high for _, high in KUBERNETES_SUPPORT.values()), key=minor_version)
+
+# The oldest Pulumi CLI the program runs under: the Python SDK it is locked to (requirements.txt). The
+# CLI and the SDK are released together; a CLI older than its SDK may lack what the SDK asks of it.
+# The program asks the engine for it (pulumi.require_pulumi_version), so an older CLI stops at once.
+PULUMI_CLI_MINIMUM = "3.272.0"
