@@ -97,7 +97,8 @@ prom-tools:
 
 # Alert rules (from the rendered PrometheusRules), prometheus-adapter's query as a recording rule,
 # and the Alertmanager configuration the program produces: promtool check/test rules, amtool
-# check-config. The unit tests are written for prod.
+# check-config. The unit tests are written for prod; the SLO alerts' are generated from the catalog
+# for every stack that measures objectives (tools.slo_tests).
 promcheck: renders prom-tools
 	@for stack in $(STACKS); do \
 		$(BIN)/python -m tools.prom_files --stack $$stack --rendered build/$$stack --out build/$$stack/checks || exit 1; \
@@ -105,6 +106,9 @@ promcheck: renders prom-tools
 		if [ -f build/$$stack/checks/adapter_rules.yaml ]; then \
 			promtool check rules build/$$stack/checks/adapter_rules.yaml || exit 1; fi; \
 		amtool check-config build/$$stack/checks/alertmanager.yaml || exit 1; \
+		$(BIN)/python -m tools.slo_tests --stack $$stack --out build/$$stack/checks || exit 1; \
+		if [ -f build/$$stack/checks/slo_test.yaml ]; then \
+			promtool test rules build/$$stack/checks/slo_test.yaml || exit 1; fi; \
 	done
 	promtool test rules tests/promtool/rules_test.yaml
 	promtool test rules tests/promtool/adapter_test.yaml

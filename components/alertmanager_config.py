@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import pulumi
 import yaml
 
+from components import slo_rules
+
 NULL_RECEIVER = "null"  # swallows what no receiver asked for (and the always-firing Watchdog)
 
 
@@ -42,13 +44,15 @@ def config(receivers: Sequence[Receiver], urls: Mapping[str, str]) -> dict[str, 
             "repeat_interval": "4h",
             "routes": routes,
         },
-        # A critical alert about a service silences its warnings: one page, not three.
+        # A critical alert about a service silences its warnings: one page, not three. SLO alerts
+        # (labelled `slo`) are left out of it: they have an inhibition of their own.
         "inhibit_rules": [
             {
-                "source_matchers": ['severity="critical"'],
-                "target_matchers": ['severity="warning"'],
+                "source_matchers": ['severity="critical"', f'{slo_rules.SLO_LABEL}=""'],
+                "target_matchers": ['severity="warning"', f'{slo_rules.SLO_LABEL}=""'],
                 "equal": ["namespace", "service"],
-            }
+            },
+            *slo_rules.inhibit_rules(),
         ],
         "receivers": [
             {"name": NULL_RECEIVER},

@@ -191,8 +191,20 @@ def test_with_receivers_alertmanager_reads_its_configuration_from_a_secret():
     assert result.named("kubernetes:core/v1:Secret", "monitoring-alertmanager-config").urn in release_urn.dependencies
 
 
-def rules_of(objects: Objects) -> dict[str, list[dict]]:
-    return {r["metadata"]["name"]: r["spec"]["groups"][0]["rules"] for r in objects.kind("PrometheusRule")}
+SLO_COMPONENT = "slo"  # app.kubernetes.io/component of the SLO rules (tests/test_slo.py)
+
+
+def is_slo(rule: dict) -> bool:
+    return rule["metadata"]["labels"].get("app.kubernetes.io/component") == SLO_COMPONENT
+
+
+def rules_of(objects: Objects, slo: bool = False) -> dict[str, list[dict]]:
+    """PrometheusRule name → its rules (every group): the workloads' alerts, or with `slo` the SLOs'."""
+    return {
+        r["metadata"]["name"]: [rule for group in r["spec"]["groups"] for rule in group["rules"]]
+        for r in objects.kind("PrometheusRule")
+        if is_slo(r) == slo
+    }
 
 
 def test_a_prometheus_rule_per_workload_from_the_catalog(dev, prod, catalog):
@@ -201,7 +213,11 @@ def test_a_prometheus_rule_per_workload_from_the_catalog(dev, prod, catalog):
     for objects in (dev, prod):
         workloads = objects.kind("Deployment") + objects.kind("StatefulSet")
         shop = objects.run.outputs["namespace"]
-        in_shop = {r["metadata"]["name"] for r in objects.kind("PrometheusRule") if r["metadata"]["namespace"] == shop}
+        in_shop = {
+            r["metadata"]["name"]
+            for r in objects.kind("PrometheusRule")
+            if r["metadata"]["namespace"] == shop and not is_slo(r)
+        }
         assert in_shop == {f"{w['metadata']['name']}-alerts" for w in workloads}
     assert "frontend-v2-alerts" in rules_of(prod)
     prod_rules = rules_of(prod)
@@ -283,20 +299,34 @@ def metric_names(expr: str) -> set[str]:
     return set(re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", expr)) - PROMQL_WORDS
 
 
+def recorded_by_the_stack(objects: Objects, exported: set[str]) -> set[str]:
+    """The series the stack's recording rules write, each from exported metrics only."""
+    recorded = set()
+    for rules in [*rules_of(objects).values(), *rules_of(objects, slo=True).values()]:
+        for rule in rules:
+            if "record" in rule:
+                assert metric_names(rule["expr"]) <= exported, rule["record"]
+                recorded.add(rule["record"])
+    return recorded
+
+
 def test_every_alert_reads_only_metrics_the_stack_exports(dev, prod):
     """Alerts that can fire: without the mesh nothing exports Istio's metrics, so dev has no rule
-    on them and no sidecar PodMonitor; its services are judged by kube-state-metrics instead."""
+    on them and no sidecar PodMonitor; its services are judged by kube-state-metrics instead. A
+    recorded series counts as exported when its own rule reads only exported metrics."""
     for objects, exported in (
         (dev, KUBE_STATE_METRICS | REDIS_EXPORTER | OTEL_COLLECTOR),
         (prod, ISTIO | KUBE_STATE_METRICS | REDIS_EXPORTER | OTEL_COLLECTOR),
     ):
+        readable = exported | recorded_by_the_stack(objects, exported)
         read = set()
-        for rules in rules_of(objects).values():
+        for rules in [*rules_of(objects).values(), *rules_of(objects, slo=True).values()]:
             for rule in rules:
                 read |= metric_names(rule["expr"])
-        assert read and read <= exported, read - exported
+        assert read and read <= readable, read - readable
     assert not dev.kind("PodMonitor")
     assert not [r for rules in rules_of(dev).values() for r in rules if "istio_" in r["expr"]]
+    assert not rules_of(dev, slo=True)  # no SLO rule where nothing measures requests
     assert prod.names("PodMonitor") == {"istio-sidecars"}
     # Without the mesh, a service that is down still pages, from kube-state-metrics.
     for deployment in dev.names("Deployment"):
@@ -315,11 +345,20 @@ def custom_resource_metrics(objects: Objects) -> set[str]:
     return {f"{r.get('metricNamePrefix', 'kube_customresource')}_{m['name']}" for r in resources for m in r["metrics"]}
 
 
+def dashboards(objects: Objects) -> dict[str, dict]:
+    """Every Grafana dashboard of the stack, by the name of its ConfigMap."""
+    found = {}
+    for config_map in objects.kind("ConfigMap"):
+        if config_map["metadata"]["labels"].get("grafana_dashboard") == "1":
+            assert config_map["metadata"]["namespace"] == "monitoring"
+            (text,) = config_map["data"].values()
+            found[config_map["metadata"]["name"]] = json.loads(text)
+    return found
+
+
 def dashboard(objects: Objects) -> dict:
-    config_map = next(c for c in objects.kind("ConfigMap") if c["metadata"]["labels"].get("grafana_dashboard") == "1")
-    assert config_map["metadata"]["namespace"] == "monitoring"
-    (text,) = config_map["data"].values()
-    return json.loads(text)
+    """The golden-signals dashboard."""
+    return dashboards(objects)[f"{objects.run.outputs['namespace']}-golden-signals"]
 
 
 def test_dashboard_is_grafana_json_with_queries_on_exported_metrics_only(dev, catalog):
@@ -516,5 +555,6 @@ def test_every_alert_has_promtool_cases_that_fire_and_stay_quiet(prod):
     for case in cases:
         for check in case["alert_rule_test"]:
             (fires if check["exp_alerts"] else quiet).add(check["alertname"])
+    # The SLO alerts' cases are generated from the catalog (tools.slo_tests, tests/test_slo.py).
     alerts = {r["alert"] for rules in rules_of(prod).values() for r in rules}
     assert alerts == fires == quiet

@@ -22,6 +22,7 @@ from pydantic import (
 
 from boutique.inputs.errors import CatalogError, described, format_validation_error
 from boutique.inputs.model import Quantity, StrictModel, cpu_cores, memory_bytes
+from boutique.inputs.objectives import BUILT_IN, Objectives
 from boutique.inputs.resilience import MeshPolicy
 from boutique.inputs.yamlio import load_yaml_file
 
@@ -268,6 +269,7 @@ class Service(StrictModel):
     api: Api | None = None  # required for a served service in the mesh (plans/checks.py)
     # Its code exports OpenTelemetry traces when ENABLE_TRACING=1 (upstream: only some services do).
     tracing: bool = False
+    slo: Objectives | None = None  # overrides of the catalog's objectives (served gRPC/HTTP services)
 
     @property
     def grace_period_seconds(self) -> int:
@@ -286,6 +288,11 @@ class Service(StrictModel):
             kind = "grpc" if self.api.grpc else "http"
             if self.ports is not None and self.ports.protocol != kind:
                 raise ValueError(f"api.{kind} needs ports.protocol {kind}")
+        if self.slo is not None and (self.ports is None or self.ports.protocol == "tcp"):
+            raise ValueError(
+                "slo needs ports with protocol grpc or http: objectives are measured on requests, and the mesh "
+                "cannot tell a failed or slow request of a plain TCP port"
+            )
         clash = set(self.calls) & set(self.env)
         if clash:
             raise ValueError(f"{sorted(clash)} set in both calls and env; an address is derived from calls")
@@ -317,6 +324,7 @@ class Catalog(StrictModel):
     services: dict[Name, Service]
     stores: dict[Name, Store] = {}
     mesh: MeshPolicy = MeshPolicy()  # resilience defaults in the mesh (a service may override)
+    slo: Objectives = Objectives()  # objectives of every served service (a service may override)
     _file_name: str = PrivateAttr(default=CATALOG_FILE.name)  # what messages name (load_catalog sets it)
 
     @property
@@ -387,6 +395,11 @@ class Catalog(StrictModel):
         """The resilience policy for calls to `name`: its own `mesh:` over the catalog's defaults."""
         own = self.services[name].mesh if name in self.services else MeshPolicy()
         return own.over(self.mesh)
+
+    def objectives_of(self, name: str) -> Objectives:
+        """The objectives of `name`: its own `slo:` over the catalog's, over the built-in defaults."""
+        own = self.services[name].slo or Objectives()
+        return own.over(self.slo.over(BUILT_IN))
 
     def image_of(
         self, name: str, registry: str | None = None, tag: str | None = None, digest: str | None = None

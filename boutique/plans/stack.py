@@ -10,7 +10,7 @@ from pulumi_kubernetes.core import v1 as core
 from boutique.inputs.catalog import Catalog
 from boutique.inputs.settings import Settings
 from boutique.plans import mesh as meshplan
-from boutique.plans import platform, scaling, security, supply_chain, tracing, workloads
+from boutique.plans import platform, scaling, security, slo, supply_chain, tracing, workloads
 from boutique.plans.topology import FRONTEND, GATEWAY_NAME
 from components.autoscaling import AutoscalingSupport
 from components.cluster_provider import cluster_provider, use_for_every_resource
@@ -47,6 +47,7 @@ def build_stack(catalog: Catalog, settings: Settings) -> dict[str, pulumi.Input[
     # First, so every custom resource created after them finds its operator in `crds`.
     operators = platform.platform_operators(catalog, settings, crds)
     monitored = platform.monitoring(catalog, settings, crds, running, ns_name)
+    slo.slo_monitoring(catalog, settings, crds, running, ns_name, monitored)
     logs = platform.log_pipeline(catalog, settings, crds)
 
     # --- security (SecurePolicyBundle) ---
