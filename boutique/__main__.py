@@ -104,6 +104,25 @@ def _verify(args: argparse.Namespace) -> int:
     return 0 if report.healthy else 1
 
 
+def _deployer_rbac(args: argparse.Namespace) -> int:
+    from boutique.cli import deployer_rbac
+    from boutique.inputs.settings import parse_settings
+    from boutique.inputs.stackconfig import read_stack_config
+    from boutique.program import PROJECT_DIR
+
+    run = _run_stack(args.stack, _catalog_path(args))  # validates every input first
+    settings = parse_settings(args.stack, read_stack_config(PROJECT_DIR, args.stack)[0])
+    files = deployer_rbac.generate(run, settings.namespace, settings.deployer_service_account)
+    deployer_rbac.write(files, Path(args.out))
+    home = deployer_rbac.identity_namespace(settings.namespace)
+    print(f"wrote the RBAC of stack {args.stack} into {args.out}:")
+    for file_name, docs in files.items():
+        print(f"  {file_name:18s} {len(docs):3d} objects")
+    for identity in deployer_rbac.identities(settings.namespace, settings.deployer_service_account):
+        print(f"  {identity.role}: ServiceAccount {home}/{identity.service_account}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line (also read by the test that keeps the README's commands runnable)."""
     parser = argparse.ArgumentParser(prog="venv/bin/python -m boutique", description=__doc__)
@@ -141,6 +160,13 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--context", help="kubeconfig context (default: kubernetes:context, else the current one)")
     verify.add_argument("--catalog", help="catalog file (default: services.yaml)")
     verify.set_defaults(handler=_verify)
+    rbac = commands.add_parser(
+        "deployer-rbac", help="write the RBAC of CI's deployer (pulumi up/destroy) and previewer (pulumi preview)"
+    )
+    rbac.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
+    rbac.add_argument("--out", required=True, help="output directory (replaced)")
+    rbac.add_argument("--catalog", help="catalog file (default: services.yaml)")
+    rbac.set_defaults(handler=_deployer_rbac)
     return parser
 
 
