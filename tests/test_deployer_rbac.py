@@ -144,7 +144,7 @@ def test_cluster_roles_hold_only_cluster_scoped_kinds(stack_run):
     cluster_scoped = {(g, r) for g, r, namespace, _ in targets(stack_run) if namespace is None}
     for release in stack_run.of_type(render.HELM_RELEASE):
         cluster_scoped |= set(CHART_MAKES[render.release(release)["chart"]].cluster)
-    cluster_scoped |= {("", "namespaces"), deployer_rbac.CRDS, *deployer_rbac.GATEWAY_API_MAKES.cluster}
+    cluster_scoped |= {("", "namespaces"), deployer_rbac.CRDS, *deployer_rbac.GATEWAY_API_MAKES}
     for docs in generated(stack_run).values():
         for doc in docs:
             if doc["kind"] == "ClusterRole":
@@ -202,6 +202,10 @@ def test_what_the_stack_does_not_manage_is_not_allowed(dev, prod):
     assert not guest.allows("create", "apiextensions.k8s.io", "customresourcedefinitions", None, None)
     prod_deployer, _ = identities(prod.run)
     assert prod_deployer.allows("create", "apiextensions.k8s.io", "customresourcedefinitions", None, None)
+    # The Gateway API manifest's own admission policy, by name.
+    policies = ("admissionregistration.k8s.io", "validatingadmissionpolicies")
+    assert prod_deployer.allows("update", *policies, None, deployer_rbac.GATEWAY_API_SAFE_UPGRADES)
+    assert not prod_deployer.allows("update", *policies, None, "someone-elses-policy")
 
 
 def test_every_pinned_chart_says_what_it_creates():

@@ -136,14 +136,12 @@ CHART_MAKES: dict[str, ChartMakes] = {
     "jaeger": ChartMakes((*_BASICS, ("apps", "deployments"), ("batch", "cronjobs"))),  # + the index cleaner
 }
 
-# The Gateway API release manifest the program applies (a ConfigFile): its CRDs, and the
-# ValidatingAdmissionPolicy and binding that refuse installing an older or experimental channel.
-GATEWAY_API_MAKES = ChartMakes(
-    (),
-    (
-        ("admissionregistration.k8s.io", "validatingadmissionpolicies"),
-        ("admissionregistration.k8s.io", "validatingadmissionpolicybindings"),
-    ),
+# The Gateway API release manifest the program applies (a ConfigFile): its CRDs, and since v1.5 the
+# ValidatingAdmissionPolicy and binding that refuse an older or experimental channel over it.
+GATEWAY_API_SAFE_UPGRADES = "safe-upgrades.gateway.networking.k8s.io"
+GATEWAY_API_MAKES = (
+    ("admissionregistration.k8s.io", "validatingadmissionpolicies"),
+    ("admissionregistration.k8s.io", "validatingadmissionpolicybindings"),
 )
 
 
@@ -214,7 +212,9 @@ def needs_of(run: Run) -> Needs:
             needs.helm_namespaces.add(release["namespace"])
             needs.add(release["namespace"], ("", "secrets"), None)  # Helm's release records
         elif registration.type == CONFIG_FILE:
-            needs.add_chart(GATEWAY_API_MAKES, "", ("gateway.networking.k8s.io",))
+            needs.add(None, CRDS, None)
+            for key in GATEWAY_API_MAKES:
+                needs.add(None, key, GATEWAY_API_SAFE_UPGRADES)
     return needs
 
 
