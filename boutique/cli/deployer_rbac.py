@@ -323,10 +323,14 @@ def objects_for(needs: Needs, namespace: str, identity: Identity) -> list[dict[s
 
 def bootstrap(needs: Needs, namespace: str) -> list[dict[str, Any]]:
     """The identities' namespace and those the stack creates: a Role needs its namespace first, so
-    they exist before the first `pulumi up`, which adopts them. Namespaces the stack only writes
-    into (kube-system, another stack's) must exist already."""
-    names = {identity_namespace(namespace), *(needs.cluster.get(NAMESPACES) or set())}
-    return [{"apiVersion": "v1", "kind": "Namespace", "metadata": _meta(n)} for n in sorted(names)]
+    they exist before the first `pulumi up`, which adopts them (with PULUMI_K8S_UPSERT_EXISTING_OBJECTS,
+    README). Namespaces the stack only writes into (kube-system, another stack's) must exist already."""
+    home = identity_namespace(namespace)
+    adopted = sorted(needs.cluster.get(NAMESPACES) or set())
+    # Bare: no field the stack's own server-side apply of the Namespace would conflict with.
+    return [{"apiVersion": "v1", "kind": "Namespace", "metadata": _meta(home)}] + [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}} for n in adopted if n != home
+    ]
 
 
 def generate(run: Run, namespace: str, deployer: str) -> dict[str, list[dict[str, Any]]]:
