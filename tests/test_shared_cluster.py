@@ -8,6 +8,7 @@ from collections import Counter
 from typing import Any
 
 from boutique.cli import render
+from boutique.cli.deployer_rbac import CHART_MAKES
 from boutique.inputs.stackconfig import read_stack_config
 from boutique.program import PROJECT_DIR
 from tests.conftest import Objects, run_stack
@@ -55,6 +56,15 @@ def test_dev_beside_prod_on_one_cluster_collides_nowhere(prod):
     dev = Objects(run_stack("dev", overrides))
     assert not dev.run.of_type("kubernetes:yaml/v2:ConfigFile")  # the CRDs are prod's
     assert collisions(dev, prod) == []
+
+    # A chart names its cluster-scoped objects (ClusterRoles, webhooks) after its release: a chart
+    # that makes any is installed under one release name per cluster.
+    def cluster_wide(objects: Objects) -> set[str]:
+        releases = [render.release(r) for r in objects.run.of_type(render.HELM_RELEASE)]
+        return {r["name"] for r in releases if CHART_MAKES[r["chart"]].cluster}
+
+    assert cluster_wide(prod)
+    assert not cluster_wide(dev) & cluster_wide(prod)
     # Cluster-scoped objects are where two stacks meet: each stack's are its own.
     for objects in (dev, prod):
         cluster_scoped = [i for i in identities(objects) if not i[0] and i[2] != "Release"]

@@ -50,8 +50,6 @@ def mesh_principal(namespace: str, service_account: str) -> str:
     return f"{MESH_TRUST_DOMAIN}/ns/{namespace}/sa/{service_account}"
 
 
-
-
 def cluster_issuer_name(namespace: str) -> str:
     """The cert-manager ClusterIssuer the platform creates (boutique:clusterIssuer); Certificates for
     the way in name it. Cluster-scoped, so named after the shop's namespace: two stacks sharing a
