@@ -251,3 +251,16 @@ def test_bad_input_writes_nothing(tmp_path, capsys):
     assert main(["deployer-rbac", "--stack", "staging", "--out", str(tmp_path / "out")]) == 2
     assert "Pulumi.staging.yaml: no such stack file" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_service_added_to_the_catalog_is_added_to_the_rbac(prod, tmp_path):
+    from tests.test_catalog_extension import NEW, extended
+
+    grown = run_stack("prod", catalog_path=extended(tmp_path))
+    shop = grown.outputs["namespace"]
+    before, _ = identities(prod.run)
+    after, previewer = identities(grown)
+    for group, resource in (("apps", "deployments"), ("", "services"), ("networking.k8s.io", "networkpolicies")):
+        assert after.allows("update", group, resource, shop, NEW)
+        assert previewer.allows("patch", group, resource, shop, NEW)
+        assert not before.allows("update", group, resource, shop, NEW)

@@ -235,3 +235,17 @@ def test_an_unreachable_cluster_is_said_plainly(tmp_path, monkeypatch, capsys):
     said = "error: cannot read the cluster of context shop-dev: The connection to the server 10.0.0.1:6443 was refused"
     assert said in err
     assert "Traceback" not in err and "memcache" not in err
+
+
+def test_a_service_added_to_the_catalog_is_verified(tmp_path):
+    from tests.conftest import run_stack
+    from tests.test_catalog_extension import NEW, extended
+
+    want = verify.expected(run_stack("dev", catalog_path=extended(tmp_path)))
+    new = Ref("Deployment", want.frontend.namespace, NEW)
+    assert new in want.workloads
+    cluster = healthy_cluster(want)
+    cluster.put(fixture("deployment-short", new))
+    assert [p for p in verify.verify(want, cluster.read).problems if NEW in p] == [
+        f"{new}: 1 of 3 replicas available (MinimumReplicasUnavailable: Deployment does not have minimum availability.)"
+    ]
