@@ -19,7 +19,7 @@ UV_COMPILE = $(BIN)/uv pip compile --universal --python-version 3.11 --generate-
 PIP_LOCKED := pip install --quiet --require-hashes --no-deps
 
 .DEFAULT_GOAL := venv
-.PHONY: venv lock render images test lint actionlint unit renders validate checkov prom-tools promcheck capacity readme clean
+.PHONY: venv lock render images verify deployer-rbac test lint actionlint unit renders validate checkov prom-tools promcheck capacity readme clean
 
 $(BIN)/.installed: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,14 @@ render: $(BIN)/.installed
 # Every image the stack runs, one per line (`image  where`): what the pull-request workflow scans.
 images: $(BIN)/.installed
 	@$(BIN)/python -m boutique images --stack $(STACK)
+
+# After `pulumi up`: is the stack healthy on its cluster (kubectl; CONTEXT=... picks a context)?
+verify: $(BIN)/.installed
+	$(BIN)/python -m boutique verify --stack $(STACK) $(if $(CONTEXT),--context $(CONTEXT))
+
+# The RBAC CI's deployer and previewer need for the stack (README: "Who deploys and who previews").
+deployer-rbac: $(BIN)/.installed
+	$(BIN)/python -m boutique deployer-rbac --stack $(STACK) --out build/rbac/$(STACK)
 
 test: lint actionlint prom-tools unit renders validate checkov promcheck
 

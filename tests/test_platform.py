@@ -212,7 +212,8 @@ def test_operator_the_cluster_has_is_not_installed_and_nothing_waits_for_it():
 
 
 def test_cluster_issuer(dev, catalog):
-    issuer = dev.get("ClusterIssuer", "boutique-issuer")
+    # Cluster-scoped, so named after the stack's namespace (dev beside prod on one cluster).
+    issuer = dev.get("ClusterIssuer", "boutique-dev-issuer")
     assert issuer["spec"] == {"selfSigned": {}}
     run = run_stack("dev", {"clusterIssuer": "acme", "acmeEmail": "sre@shop.test"})
     (acme,) = run.of_type("kubernetes:cert-manager.io/v1:ClusterIssuer")

@@ -15,7 +15,7 @@ from boutique.inputs.settings import PROJECT, Settings, check_operators, config_
 from boutique.plans import scaling, workloads
 from boutique.plans.security import allowed_registries, registry_of, stack_images
 from boutique.plans.supply_chain import check_supply_chain
-from boutique.plans.topology import CLUSTER_ISSUER_NAME
+from boutique.plans.topology import cluster_issuer_name
 
 
 def check_inputs(file_name: str, catalog: Catalog, settings: Settings) -> None:
@@ -109,14 +109,15 @@ def _check_mesh(file_name: str, settings: Settings, catalog: Catalog) -> None:
         if not settings.mesh and not settings.gateway_class:
             raise refuse("gatewayClass", "the mesh is off, so name the GatewayClass that serves the Gateway")
     # The platform's issuer by name: it exists only when the platform creates it.
+    platform_issuer = cluster_issuer_name(settings.namespace)
     if (
-        settings.gateway_issuer == CLUSTER_ISSUER_NAME
+        settings.gateway_issuer == platform_issuer
         and settings.gateway_issuer_kind == "ClusterIssuer"
         and settings.cluster_issuer == "none"
     ):
         raise refuse(
             "gatewayIssuer",
-            f"{CLUSTER_ISSUER_NAME} is the platform's ClusterIssuer, which boutique:clusterIssuer none does not "
+            f"{platform_issuer} is the platform's ClusterIssuer, which boutique:clusterIssuer none does not "
             "create; set boutique:clusterIssuer, or name an issuer the cluster has",
         )
 

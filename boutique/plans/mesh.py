@@ -12,7 +12,7 @@ from boutique.inputs.catalog import Catalog
 from boutique.inputs.mesh_settings import Canary as CanaryConfig
 from boutique.inputs.settings import Settings
 from boutique.plans import tracing, workloads
-from boutique.plans.topology import CLUSTER_ISSUER_NAME, ISTIO_NAMESPACE
+from boutique.plans.topology import ISTIO_NAMESPACE, cluster_issuer_name
 from components.canary import CanaryRouting, traffic_rules
 from components.gateway import HttpsGatewayArgs
 from components.kube import STABLE_TRACK, ownership_labels, pod_security_labels
@@ -117,7 +117,7 @@ def gateway_issuer(settings: Settings) -> tuple[str, str]:
     else the platform's own ClusterIssuer (boutique:clusterIssuer; settings check it is there)."""
     if settings.gateway_issuer:
         return settings.gateway_issuer, settings.gateway_issuer_kind
-    return CLUSTER_ISSUER_NAME, "ClusterIssuer"
+    return cluster_issuer_name(settings.namespace), "ClusterIssuer"
 
 
 def gateway_args(catalog: Catalog, settings: Settings, name: str, namespace: pulumi.Input[str]) -> HttpsGatewayArgs:

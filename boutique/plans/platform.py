@@ -61,7 +61,7 @@ def _cluster_issuer(settings: Settings) -> ClusterIssuerArgs | None:
     if settings.cluster_issuer == "none":
         return None
     return ClusterIssuerArgs(
-        name=topology.CLUSTER_ISSUER_NAME,
+        name=topology.cluster_issuer_name(settings.namespace),
         kind=settings.cluster_issuer,
         email=settings.acme_email,
         server=settings.acme_server,
