@@ -8,6 +8,7 @@ stack healthy on its cluster) and `deployer-rbac` (the RBAC CI's deployer and pr
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -93,7 +94,8 @@ def _verify(args: argparse.Namespace) -> int:
 
     want = verify.expected(_run_stack(args.stack, _catalog_path(args)))
     config, _ = read_stack_config(PROJECT_DIR, args.stack)
-    context = args.context or config.get("kubernetes:context") or None
+    # The context the stack deploys through (boutique:cluster), unless the command names another.
+    context = args.context or json.loads(config.get("boutique:cluster") or "{}").get("context") or None
     try:
         report = verify.verify(want, verify.kubectl_reader(context))
     except verify.ClusterUnreachableError as exc:
@@ -157,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
         "verify", help="check the deployed stack on its cluster: workloads, ExternalSecrets, Certificates, the way in"
     )
     verify.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
-    verify.add_argument("--context", help="kubeconfig context (default: kubernetes:context, else the current one)")
+    verify.add_argument("--context", help="kubeconfig context (default: the stack's boutique:cluster.context, else the current one)")
     verify.add_argument("--catalog", help="catalog file (default: services.yaml)")
     verify.set_defaults(handler=_verify)
     rbac = commands.add_parser(
