@@ -159,7 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
         "verify", help="check the deployed stack on its cluster: workloads, ExternalSecrets, Certificates, the way in"
     )
     verify.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
-    verify.add_argument("--context", help="kubeconfig context (default: the stack's boutique:cluster.context, else the current one)")
+    verify.add_argument(
+        "--context", help="kubeconfig context (default: the stack's boutique:cluster.context, else the current one)"
+    )
     verify.add_argument("--catalog", help="catalog file (default: services.yaml)")
     verify.set_defaults(handler=_verify)
     rbac = commands.add_parser(
