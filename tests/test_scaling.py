@@ -15,7 +15,8 @@ from boutique.inputs.errors import CatalogError, SettingsError
 from boutique.inputs.stackconfig import read_stack_config
 from boutique.plans import scaling
 from boutique.program import CATALOG_FILE, PROJECT_DIR, settings_from_config
-from tests.conftest import Objects
+from components.kube import KILL_MARGIN_SECONDS
+from tests.conftest import Objects, run_stack
 from tests.security_stacks import PLAIN_LOAD_BALANCER, variant
 from tools.prom_files import adapter_rule_groups
 
@@ -169,19 +170,45 @@ def test_every_serving_container_waits_for_endpoint_removal_within_its_grace_per
         grace = pod["terminationGracePeriodSeconds"]
         if not main.get("ports"):
             assert "lifecycle" not in main  # nothing to take out of rotation (the load generator)
-            assert grace == entry.shutdown.drain_seconds
+            assert grace == entry.shutdown.drain_seconds + KILL_MARGIN_SECONDS
             continue
         sleep = main["lifecycle"]["preStop"]["sleep"]["seconds"]
         assert sleep == entry.shutdown.pre_stop_seconds
-        assert sleep < grace == entry.shutdown.pre_stop_seconds + entry.shutdown.drain_seconds
+        window = entry.shutdown.pre_stop_seconds + entry.shutdown.drain_seconds
+        # The kubelet's SIGKILL comes a margin after the whole stop is due to end.
+        assert sleep < window == grace - KILL_MARGIN_SECONDS
         annotations = workload["spec"]["template"]["metadata"].get("annotations", {})
         if stack == "prod":  # in the mesh the proxy starts first and drains as long as the app may take
             proxy = json.loads(annotations["proxy.istio.io/config"])
-            assert proxy == {"holdApplicationUntilProxyStarts": True, "terminationDrainDuration": f"{grace}s"}
+            assert proxy == {"holdApplicationUntilProxyStarts": True, "terminationDrainDuration": f"{window}s"}
         else:
             assert "proxy.istio.io/config" not in annotations
         checked += 1
     assert checked >= len([s for s in catalog.services.values() if s.ports]) + len(catalog.stores)
+
+
+def proxy_drain(objects: Objects, name: str) -> int:
+    annotations = objects.get("Deployment", name)["spec"]["template"]["metadata"]["annotations"]
+    return int(json.loads(annotations["proxy.istio.io/config"])["terminationDrainDuration"].removesuffix("s"))
+
+
+@pytest.mark.parametrize("grace", [30, 32, 35, 60])
+def test_the_proxy_always_stops_a_margin_before_the_kubelet_kills_it(tmp_path, grace):
+    """A classic sidecar's pilot-agent sleeps its whole drain before stopping Envoy: ending at the
+    grace period, it races the SIGKILL. It ends KILL_MARGIN_SECONDS before, and never before the
+    app's window when the grace period leaves room for both."""
+    text = CATALOG_FILE.read_text().replace(
+        "    autoscaling: {requestsPerSecond: 10}",
+        f"    autoscaling: {{requestsPerSecond: 10}}\n    terminationGracePeriodSeconds: {grace}",
+    )
+    (tmp_path / "services.yaml").write_text(text)
+    objects = Objects(run_stack("prod", catalog_path=tmp_path / "services.yaml"))
+    pod = objects.get("Deployment", "frontend")["spec"]["template"]["spec"]
+    assert pod["terminationGracePeriodSeconds"] == grace
+    window = 30  # frontend: preStopSeconds 5 + drainSeconds 25 (defaults)
+    drain = proxy_drain(objects, "frontend")
+    assert drain <= grace - KILL_MARGIN_SECONDS
+    assert drain == min(window, grace - KILL_MARGIN_SECONDS)
 
 
 def test_a_grace_period_shorter_than_the_shutdown_is_refused(tmp_path):

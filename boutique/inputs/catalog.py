@@ -24,6 +24,7 @@ from boutique.inputs.errors import CatalogError, described, format_validation_er
 from boutique.inputs.model import Quantity, StrictModel, cpu_cores, memory_bytes
 from boutique.inputs.resilience import MeshPolicy
 from boutique.inputs.yamlio import load_yaml_file
+from components.kube import KILL_MARGIN_SECONDS
 
 # The shop's catalog: services.yaml beside the program (the CLI's --catalog names another).
 CATALOG_FILE = Path(__file__).resolve().parents[2] / "services.yaml"
@@ -227,7 +228,7 @@ class Shutdown(StrictModel):
     `preStopSeconds`: a serving container keeps running that long after it is told to stop, while
     Kubernetes and the mesh take its endpoint out of rotation (the images have no shell: the
     kubelet's own sleep action). `drainSeconds`: how long it may then take, after SIGTERM, to
-    finish what is in flight. The grace period covers both.
+    finish what is in flight. The grace period covers both, plus KILL_MARGIN_SECONDS by default.
     """
 
     pre_stop_seconds: Annotated[int, Field(ge=1, le=300)] = 5
@@ -260,7 +261,7 @@ class Service(StrictModel):
     optional: bool = False
     wait_for: WaitFor | None = None
     image: Image | None = None  # default: <images.registry>/<name>:<images.tag>
-    termination_grace_period_seconds: Seconds | None = None  # None: the shutdown window
+    termination_grace_period_seconds: Seconds | None = None  # None: the shutdown window + the kill margin
     shutdown: Shutdown = Shutdown()
     autoscaling: ServiceAutoscaling = ServiceAutoscaling()
     checkov_skips: dict[CheckId, Reason] = {}
@@ -271,10 +272,12 @@ class Service(StrictModel):
 
     @property
     def grace_period_seconds(self) -> int:
-        """The pod's terminationGracePeriodSeconds: as given, else the whole shutdown window."""
+        """The pod's terminationGracePeriodSeconds: as given, else the whole shutdown window and a
+        margin before the kubelet's SIGKILL (the mesh's proxy drains the whole window, and must exit
+        before that)."""
         if self.termination_grace_period_seconds is not None:
             return self.termination_grace_period_seconds
-        return self.shutdown.window(self.ports is not None)
+        return self.shutdown.window(self.ports is not None) + KILL_MARGIN_SECONDS
 
     @model_validator(mode="after")
     def _probes_need_port(self) -> Service:
@@ -305,7 +308,7 @@ class Store(StrictModel):
 
     @property
     def grace_period_seconds(self) -> int:
-        return self.shutdown.window(serving=True)
+        return self.shutdown.window(serving=True) + KILL_MARGIN_SECONDS
 
 
 class Catalog(StrictModel):
