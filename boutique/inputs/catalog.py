@@ -215,11 +215,17 @@ class Api(StrictModel):
         return self
 
 
+# The language runtime a service's image runs: what its memory does under load (plans/scaling.py).
+Runtime = Literal["go", "node", "python", "java", "dotnet"]
+
+
 class ServiceAutoscaling(StrictModel):
-    """What the service's autoscaler aims for besides CPU and memory (stacks with the mesh and
-    `autoscaling` on): requests per second each pod should answer, measured by its sidecar."""
+    """What the service's autoscaler aims for besides CPU (stacks with `autoscaling` on): requests
+    per second each pod should answer, measured by its sidecar (mesh stacks); `memory`: whether it
+    also scales on memory (default: from the service's `runtime`, see plans/scaling.py)."""
 
     requests_per_second: Annotated[float, Field(gt=0, le=100000)] = 20
+    memory: bool | None = None
 
 
 class Shutdown(StrictModel):
@@ -252,6 +258,7 @@ def check_grace(grace: int | None, shutdown: Shutdown, serving: bool) -> None:
 class Service(StrictModel):
     component: Name
     description: str
+    runtime: Runtime | None = None  # the image's language runtime; None: not known
     ports: Ports | None = None
     port_env: bool = True  # set PORT=<container port>
     calls: dict[EnvName, Name] = {}
