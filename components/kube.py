@@ -18,9 +18,6 @@ MANAGED_BY = "pulumi"
 RUN_AS_USER = 10001
 # The `version` label of a service's stable Deployment; a canary runs beside it under another.
 STABLE_TRACK = "v1"
-# Seconds between the end of a pod's planned stop (its preStop wait and drain, and its proxy's drain)
-# and the kubelet's SIGKILL at the end of the grace period: what finishes on time is never killed.
-KILL_MARGIN_SECONDS = 5
 # Pod Security Standards as of the oldest Kubernetes the manifests are validated against.
 POD_SECURITY_VERSION = "v1.30"
 

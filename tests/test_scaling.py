@@ -10,12 +10,11 @@ import pytest
 
 from boutique.cli import render
 from boutique.cli.render import HELM_RELEASE, release
-from boutique.inputs.catalog import load_catalog
+from boutique.inputs.catalog import KILL_MARGIN_SECONDS, load_catalog
 from boutique.inputs.errors import CatalogError, SettingsError
 from boutique.inputs.stackconfig import read_stack_config
 from boutique.plans import scaling
 from boutique.program import CATALOG_FILE, PROJECT_DIR, settings_from_config
-from components.kube import KILL_MARGIN_SECONDS
 from tests.conftest import Objects, run_stack
 from tests.security_stacks import PLAIN_LOAD_BALANCER, variant
 from tools.prom_files import adapter_rule_groups

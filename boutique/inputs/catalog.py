@@ -24,7 +24,11 @@ from boutique.inputs.errors import CatalogError, described, format_validation_er
 from boutique.inputs.model import Quantity, StrictModel, cpu_cores, memory_bytes
 from boutique.inputs.resilience import MeshPolicy
 from boutique.inputs.yamlio import load_yaml_file
-from components.kube import KILL_MARGIN_SECONDS
+
+# Seconds between the end of a pod's planned stop (its preStop wait and drain, and its proxy's drain)
+# and the kubelet's SIGKILL at the end of the grace period: what finishes on time is never killed.
+# (Here, not in components: the catalog is read without importing Pulumi, e.g. by `graph`.)
+KILL_MARGIN_SECONDS = 5
 
 # The shop's catalog: services.yaml beside the program (the CLI's --catalog names another).
 CATALOG_FILE = Path(__file__).resolve().parents[2] / "services.yaml"

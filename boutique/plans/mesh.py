@@ -8,14 +8,14 @@ from collections.abc import Sequence
 import pulumi
 from pulumi_kubernetes.core import v1 as core
 
-from boutique.inputs.catalog import Catalog
+from boutique.inputs.catalog import KILL_MARGIN_SECONDS, Catalog
 from boutique.inputs.mesh_settings import Canary as CanaryConfig
 from boutique.inputs.settings import Settings
 from boutique.plans import tracing, workloads
 from boutique.plans.topology import CLUSTER_ISSUER_NAME, ISTIO_NAMESPACE
 from components.canary import CanaryRouting, traffic_rules
 from components.gateway import HttpsGatewayArgs
-from components.kube import KILL_MARGIN_SECONDS, STABLE_TRACK, ownership_labels, pod_security_labels
+from components.kube import STABLE_TRACK, ownership_labels, pod_security_labels
 from components.mesh import (
     PROXY_CONFIG_ANNOTATION,
     REWRITE_PROBES_ANNOTATION,
