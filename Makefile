@@ -89,19 +89,14 @@ checkov: renders $(CHECKOV_VENV)/.installed
 			--skip-download --compact --quiet || exit 1; \
 	done
 
-# promtool and amtool from Debian/Ubuntu (packages prometheus, prometheus-alertmanager), installed
-# when missing; skipped when on PATH. apt-get needs root: through sudo when not root (GitHub's
-# runners run as a user with passwordless sudo), directly when root (CI containers).
-SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# promtool and amtool in a project-local folder (gitignored), taken out of Debian's/Ubuntu's
+# packages without installing them, so no Prometheus or Alertmanager service is ever started
+# (tools/prom_tools.sh; apt-get update through sudo when not root).
+TOOLS_BIN := .tools/bin
+PROMTOOL := $(TOOLS_BIN)/promtool
+AMTOOL := $(TOOLS_BIN)/amtool
 prom-tools:
-	@if command -v promtool >/dev/null 2>&1 && command -v amtool >/dev/null 2>&1; then :; else \
-		if [ -n "$(SUDO)" ] && ! command -v sudo >/dev/null 2>&1; then \
-			echo "promtool/amtool missing: install prometheus and prometheus-alertmanager as root (no sudo here)"; exit 1; \
-		fi; \
-		echo "installing promtool and amtool (apt-get: prometheus, prometheus-alertmanager)"; \
-		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-			--no-install-recommends prometheus prometheus-alertmanager >/dev/null || exit 1; \
-	fi
+	@tools/prom_tools.sh $(TOOLS_BIN)
 
 # Alert rules (from the rendered PrometheusRules), prometheus-adapter's query as a recording rule,
 # and the Alertmanager configuration the program produces: promtool check/test rules, amtool
@@ -110,16 +105,16 @@ prom-tools:
 promcheck: renders prom-tools
 	@for stack in $(STACKS); do \
 		$(BIN)/python -m tools.prom_files --stack $$stack --rendered build/$$stack --out build/$$stack/checks || exit 1; \
-		promtool check rules build/$$stack/checks/rules.yaml || exit 1; \
+		$(PROMTOOL) check rules build/$$stack/checks/rules.yaml || exit 1; \
 		if [ -f build/$$stack/checks/adapter_rules.yaml ]; then \
-			promtool check rules build/$$stack/checks/adapter_rules.yaml || exit 1; fi; \
-		amtool check-config build/$$stack/checks/alertmanager.yaml || exit 1; \
+			$(PROMTOOL) check rules build/$$stack/checks/adapter_rules.yaml || exit 1; fi; \
+		$(AMTOOL) check-config build/$$stack/checks/alertmanager.yaml || exit 1; \
 		$(BIN)/python -m tools.slo_tests --stack $$stack --out build/$$stack/checks || exit 1; \
 		if [ -f build/$$stack/checks/slo_test.yaml ]; then \
-			promtool test rules build/$$stack/checks/slo_test.yaml || exit 1; fi; \
+			$(PROMTOOL) test rules build/$$stack/checks/slo_test.yaml || exit 1; fi; \
 	done
-	promtool test rules tests/promtool/rules_test.yaml
-	promtool test rules tests/promtool/adapter_test.yaml
+	$(PROMTOOL) test rules tests/promtool/rules_test.yaml
+	$(PROMTOOL) test rules tests/promtool/adapter_test.yaml
 
 # What each stack asks the cluster for (the README's first-deployment table).
 capacity: $(BIN)/.installed
@@ -131,4 +126,4 @@ readme: $(BIN)/.installed
 	@$(BIN)/python -m tools.capacity --write README.md
 
 clean:
-	rm -rf build $(VENV) $(CHECKOV_VENV)
+	rm -rf build $(VENV) $(CHECKOV_VENV) .tools

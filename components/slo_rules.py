@@ -188,16 +188,3 @@ def severity_word(severity: str) -> str:
 def _days_left(factor: float) -> str:
     days = PERIOD_DAYS / factor
     return f"{days * 24:.0f} hours" if days < 3 else f"{days:.0f} days"
-
-
-def inhibit_rules() -> list[dict[str, object]]:
-    """Alertmanager inhibition for SLO alerts only: a page silences the ticket of the same service and
-    objective, nothing else. Both sides must carry `slo`, so alerts without it never match here
-    (labels missing on both sides would compare equal)."""
-    return [
-        {
-            "source_matchers": ['severity="critical"', f'{SLO_LABEL}=~".+"'],
-            "target_matchers": ['severity="warning"', f'{SLO_LABEL}=~".+"'],
-            "equal": ["namespace", "service", SLO_LABEL],
-        }
-    ]

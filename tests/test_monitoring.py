@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import shutil
 import subprocess
 
 import pytest
@@ -16,7 +15,7 @@ from boutique.cli.mockrun import fake_secret_value, run_program
 from boutique.cli.render import HELM_RELEASE, REDACTED, release
 from boutique.inputs.stackconfig import SECRET_PLACEHOLDER, read_stack_config
 from boutique.program import PROJECT_DIR, run
-from tests.conftest import Objects, container, run_stack
+from tests.conftest import Objects, container, prom_tool, run_stack
 
 ESO = "external-secrets.io/v1"
 
@@ -428,13 +427,14 @@ def test_receivers_route_by_severity_and_their_urls_stay_secret(tmp_path):
             assert grafana_password not in text, path
 
 
-needs_amtool = pytest.mark.skipif(shutil.which("amtool") is None, reason="amtool missing (make test installs it)")
+AMTOOL = prom_tool("amtool")
+needs_amtool = pytest.mark.skipif(AMTOOL is None, reason="amtool missing (make prom-tools gets it)")
 
 
 def assert_amtool_accepts(tmp_path, text: str) -> None:
     path = tmp_path / "alertmanager.yaml"
     path.write_text(text)
-    check = subprocess.run(["amtool", "check-config", str(path)], capture_output=True, text=True, check=False)
+    check = subprocess.run([str(AMTOOL), "check-config", str(path)], capture_output=True, text=True, check=False)
     assert check.returncode == 0, check.stdout + check.stderr
 
 

@@ -26,6 +26,11 @@ from boutique.inputs.objectives import BUILT_IN, Objectives
 from boutique.inputs.resilience import MeshPolicy
 from boutique.inputs.yamlio import load_yaml_file
 
+# Seconds between the end of a pod's planned stop (its preStop wait and drain, and its proxy's drain)
+# and the kubelet's SIGKILL at the end of the grace period: what finishes on time is never killed.
+# (Here, not in components: the catalog is read without importing Pulumi, e.g. by `graph`.)
+KILL_MARGIN_SECONDS = 5
+
 # The shop's catalog: services.yaml beside the program (the CLI's --catalog names another).
 CATALOG_FILE = Path(__file__).resolve().parents[2] / "services.yaml"
 
@@ -215,11 +220,17 @@ class Api(StrictModel):
         return self
 
 
+# The language runtime a service's image runs: what its memory does under load (plans/scaling.py).
+Runtime = Literal["go", "node", "python", "java", "dotnet"]
+
+
 class ServiceAutoscaling(StrictModel):
-    """What the service's autoscaler aims for besides CPU and memory (stacks with the mesh and
-    `autoscaling` on): requests per second each pod should answer, measured by its sidecar."""
+    """What the service's autoscaler aims for besides CPU (stacks with `autoscaling` on): requests
+    per second each pod should answer, measured by its sidecar (mesh stacks); `memory`: whether it
+    also scales on memory (default: from the service's `runtime`, see plans/scaling.py)."""
 
     requests_per_second: Annotated[float, Field(gt=0, le=100000)] = 20
+    memory: bool | None = None
 
 
 class Shutdown(StrictModel):
@@ -228,7 +239,7 @@ class Shutdown(StrictModel):
     `preStopSeconds`: a serving container keeps running that long after it is told to stop, while
     Kubernetes and the mesh take its endpoint out of rotation (the images have no shell: the
     kubelet's own sleep action). `drainSeconds`: how long it may then take, after SIGTERM, to
-    finish what is in flight. The grace period covers both.
+    finish what is in flight. The grace period covers both, plus KILL_MARGIN_SECONDS by default.
     """
 
     pre_stop_seconds: Annotated[int, Field(ge=1, le=300)] = 5
@@ -252,6 +263,7 @@ def check_grace(grace: int | None, shutdown: Shutdown, serving: bool) -> None:
 class Service(StrictModel):
     component: Name
     description: str
+    runtime: Runtime | None = None  # the image's language runtime; None: not known
     ports: Ports | None = None
     port_env: bool = True  # set PORT=<container port>
     calls: dict[EnvName, Name] = {}
@@ -261,7 +273,7 @@ class Service(StrictModel):
     optional: bool = False
     wait_for: WaitFor | None = None
     image: Image | None = None  # default: <images.registry>/<name>:<images.tag>
-    termination_grace_period_seconds: Seconds | None = None  # None: the shutdown window
+    termination_grace_period_seconds: Seconds | None = None  # None: the shutdown window + the kill margin
     shutdown: Shutdown = Shutdown()
     autoscaling: ServiceAutoscaling = ServiceAutoscaling()
     checkov_skips: dict[CheckId, Reason] = {}
@@ -273,10 +285,12 @@ class Service(StrictModel):
 
     @property
     def grace_period_seconds(self) -> int:
-        """The pod's terminationGracePeriodSeconds: as given, else the whole shutdown window."""
+        """The pod's terminationGracePeriodSeconds: as given, else the whole shutdown window and a
+        margin before the kubelet's SIGKILL (the mesh's proxy drains the whole window, and must exit
+        before that)."""
         if self.termination_grace_period_seconds is not None:
             return self.termination_grace_period_seconds
-        return self.shutdown.window(self.ports is not None)
+        return self.shutdown.window(self.ports is not None) + KILL_MARGIN_SECONDS
 
     @model_validator(mode="after")
     def _probes_need_port(self) -> Service:
@@ -312,7 +326,7 @@ class Store(StrictModel):
 
     @property
     def grace_period_seconds(self) -> int:
-        return self.shutdown.window(serving=True)
+        return self.shutdown.window(serving=True) + KILL_MARGIN_SECONDS
 
 
 class Catalog(StrictModel):

@@ -18,6 +18,10 @@ INDEX_PREFIX = described(
     "an index name prefix: lowercase letters, digits and '-', at most 32 characters, e.g. shop",
 )
 Percent = Annotated[float, Field(ge=0, le=100)]
+CREDENTIALS_VERSION = described(
+    r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$",
+    "a label value: letters, digits, '-', '_' and '.', at most 63 characters, e.g. 2026-03",
+)
 
 
 def _resources(cpu: str, memory: str, cpu_limit: str, memory_limit: str) -> Resources:
@@ -56,6 +60,9 @@ class TracingSettings(StrictModel):
     max_traces: Annotated[int, Field(ge=1000, le=1_000_000)] = 20_000
     retention_days: Annotated[int, Field(ge=1, le=365)] = 7
     index_prefix: Annotated[str, StringConstraints(pattern=f"^$|{INDEX_PREFIX}")] = ""
+    # Jaeger's Elasticsearch password: change it to rotate (a new one generated, or the secrets
+    # manager's read anew) and restart Jaeger with it.
+    credentials_version: Annotated[str, StringConstraints(pattern=CREDENTIALS_VERSION)] = "1"
     sampling: Sampling = Sampling()
     collector: Collector = Collector()
     jaeger: Jaeger = Jaeger()

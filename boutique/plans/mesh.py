@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import pulumi
 from pulumi_kubernetes.core import v1 as core
 
-from boutique.inputs.catalog import Catalog
+from boutique.inputs.catalog import KILL_MARGIN_SECONDS, Catalog
 from boutique.inputs.mesh_settings import Canary as CanaryConfig
 from boutique.inputs.settings import Settings
 from boutique.plans import tracing, workloads
@@ -28,15 +28,26 @@ from components.microservice import Track, track_service_name
 ISTIO_GATEWAY_CLASS = "istio"
 
 
-def pod_annotations(settings: Settings, has_probes: bool, stop_seconds: int = 0) -> dict[str, str]:
+def proxy_drain_seconds(stop_seconds: int, grace_seconds: int) -> int:
+    """How long a classic sidecar drains: as long as the app may take to stop (`stop_seconds`: its
+    preStop wait plus its drain), and at least KILL_MARGIN_SECONDS inside the grace period, so
+    pilot-agent stops Envoy itself before the kubelet's SIGKILL. With the default grace period
+    (window + margin) that is the whole window; a catalog's shorter grace period shortens it."""
+    return max(0, min(stop_seconds, grace_seconds - KILL_MARGIN_SECONDS))
+
+
+def pod_annotations(
+    settings: Settings, has_probes: bool, stop_seconds: int = 0, grace_seconds: int = 0
+) -> dict[str, str]:
     """In the mesh, probes go through the sidecar (the kubelet has no mesh certificate), and the
-    sidecar starts before the app and drains for as long as the app may take to stop
-    (`stop_seconds`: its preStop wait plus its drain)."""
+    sidecar starts before the app and stops after it (components.mesh.stop_with_app: what
+    happens with classic and with native sidecars)."""
     if not settings.mesh:
         return {}
     annotations = dict(REWRITE_PROBES_ANNOTATION) if has_probes else {}
     if stop_seconds:
-        annotations[PROXY_CONFIG_ANNOTATION] = json.dumps(stop_with_app(stop_seconds), separators=(",", ":"))
+        proxy = stop_with_app(proxy_drain_seconds(stop_seconds, grace_seconds))
+        annotations[PROXY_CONFIG_ANNOTATION] = json.dumps(proxy, separators=(",", ":"))
     return annotations
 
 

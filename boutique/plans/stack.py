@@ -165,7 +165,10 @@ def _stores(
                 storage_class=settings.redis_storage_class,
                 checkov_skips=workloads.checkov_skips(catalog, settings, name, store.checkov_skips),
                 pod_annotations=meshplan.pod_annotations(
-                    settings, has_probes=True, stop_seconds=store.shutdown.window(serving=True)
+                    settings,
+                    has_probes=True,
+                    stop_seconds=store.shutdown.window(serving=True),
+                    grace_seconds=store.grace_period_seconds,
                 ),
                 pre_stop_seconds=store.shutdown.pre_stop_seconds,
                 termination_grace_period_seconds=store.grace_period_seconds,
@@ -220,7 +223,10 @@ def _services(
                 else "ClusterIP",
                 checkov_skips=workloads.checkov_skips(catalog, settings, name, service.checkov_skips),
                 pod_annotations=meshplan.pod_annotations(
-                    settings, has_probes=probes is not None, stop_seconds=service.shutdown.window(port is not None)
+                    settings,
+                    has_probes=probes is not None,
+                    stop_seconds=service.shutdown.window(port is not None),
+                    grace_seconds=service.grace_period_seconds,
                 ),
                 canary=meshplan.canary_track(catalog, settings, name, env),
                 image_pull_secrets=pulls.names,

@@ -155,6 +155,7 @@ def _storage(settings: Settings) -> jaeger.MemoryStorage | jaeger.ElasticsearchS
         index_prefix=tracing.index_prefix,
         retention_days=tracing.retention_days,
         index_replicas=min(1, settings.elasticsearch_nodes - 1),  # a replica needs a second node
+        credentials_version=tracing.credentials_version,
     )
 
 
@@ -176,7 +177,10 @@ def tracing_args(
     if isinstance(storage, jaeger.ElasticsearchStorage):
         assert logs is not None, "plans/checks.py refuses Elasticsearch storage without logging"
         user = ElasticsearchUser(
-            CREDENTIALS_SECRET, jaeger.elasticsearch_role(tracing.index_prefix), logs.elasticsearch
+            CREDENTIALS_SECRET,
+            jaeger.elasticsearch_role(tracing.index_prefix),
+            logs.elasticsearch,
+            version=tracing.credentials_version,
         )
     tracing_policies, jaeger_policies = network
     return TracingArgs(
