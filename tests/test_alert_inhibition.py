@@ -13,6 +13,7 @@ import yaml
 
 from boutique.cli.render import HELM_RELEASE, release
 from components import alertmanager_config
+from components.slo_rules import SLO_LABEL
 from tests.conftest import Objects
 from tools.prom_files import alertmanager_config as stack_alertmanager_config
 
@@ -49,13 +50,14 @@ def inhibit_rules() -> list[dict]:
 
 
 def workload_alerts(objects: Objects) -> dict[tuple[str, str], dict[str, str]]:
-    """(alertname, service) -> an alert of that rule as Prometheus sends it (its labels and namespace)."""
+    """(alertname, service) -> an alert of that rule as Prometheus sends it (its labels and namespace).
+    The SLO alerts (label `slo`) are a family of their own (tests/test_slo.py) and left out."""
     namespace = objects.run.outputs["namespace"]
     alerts = {}
     for rules in objects.kind("PrometheusRule"):
         for group in rules["spec"]["groups"]:
             for rule in group["rules"]:
-                if "alert" in rule:
+                if "alert" in rule and SLO_LABEL not in rule["labels"]:
                     labels = {"alertname": rule["alert"], "namespace": namespace, **rule["labels"]}
                     alerts[(rule["alert"], labels.get("service", ""))] = labels
     return alerts
