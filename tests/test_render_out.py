@@ -71,3 +71,36 @@ def test_refusal_comes_before_the_program_runs(tmp_path, monkeypatch):
 
     monkeypatch.setattr(cli, "_run_stack", boom)
     assert main(["render", "--stack", "dev", "--out", str(tmp_path)]) == 2
+
+
+# --- issue 16, item 3: bytes that are not UTF-8 name the file and the line ---
+
+
+def _latin1_comment(text: str, line: int) -> bytes:
+    """`text` with a Latin-1 "café" comment put in as line `line` (1-based)."""
+    lines = text.encode("utf-8").split(b"\n")
+    lines.insert(line - 1, "# caf\u00e9 au lait".encode("latin-1"))
+    return b"\n".join(lines)
+
+
+def test_latin1_byte_in_the_catalog_names_file_and_line(tmp_path):
+    catalog = tmp_path / "services.yaml"
+    catalog.write_bytes(_latin1_comment((PROJECT_DIR / "services.yaml").read_text(), 7))
+    proc = subprocess.run(
+        [sys.executable, "-m", "boutique", "render", "--stack", "dev", "--out", str(tmp_path / "o"),
+         "--catalog", str(catalog)],
+        cwd=PROJECT_DIR, capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "services.yaml: line 7: not UTF-8" in proc.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_latin1_byte_in_a_stack_file_names_file_and_line(tmp_path):
+    from boutique.inputs.errors import SettingsError
+    from boutique.inputs.stackconfig import read_stack_config
+
+    (tmp_path / "Pulumi.yaml").write_bytes((PROJECT_DIR / "Pulumi.yaml").read_bytes())
+    (tmp_path / "Pulumi.dev.yaml").write_bytes(_latin1_comment((PROJECT_DIR / "Pulumi.dev.yaml").read_text(), 3))
+    with pytest.raises(SettingsError, match=r"^Pulumi\.dev\.yaml: line 3: not UTF-8 .*byte 0xe9"):
+        read_stack_config(tmp_path, "dev")
