@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     render = commands.add_parser("render", help="run the program under mocks and write every object as YAML")
     render.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
-    render.add_argument("--out", required=True, help="output folder: new, empty, or one render wrote before (replaced whole)")
+    render.add_argument("--out", required=True, help="folder: new, empty or an earlier render's (replaced whole)")
     render.add_argument("--catalog", help="catalog file (default: services.yaml)")
     render.set_defaults(handler=_render)
     images = commands.add_parser(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pulumi_kubernetes.core import v1 as core
 
-from boutique.inputs.catalog import Catalog, Probe, Resources, Service
+from boutique.inputs.catalog import Catalog, Probe, Resources, Service, password_env_name
 from boutique.inputs.settings import Settings
 from boutique.plans import scaling, topology, versions
 from components.microservice import Autoscaling, InitContainer, ServicePort
@@ -66,11 +66,6 @@ def probe_args(probe: Probe, port: int) -> core.ProbeArgs:
         timeout_seconds=probe.timeout_seconds,
         failure_threshold=probe.failure_threshold,
     )
-
-
-def password_env_name(address_env: str) -> str:
-    """REDIS_ADDR → REDIS_PASSWORD: the variable the address string expands."""
-    return address_env.removesuffix("_ADDR") + "_PASSWORD"
 
 
 def service_env(catalog: Catalog, name: str, store_secrets: dict[str, tuple[object, str]]) -> list[core.EnvVarArgs]:
