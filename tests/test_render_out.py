@@ -104,3 +104,16 @@ def test_latin1_byte_in_a_stack_file_names_file_and_line(tmp_path):
     (tmp_path / "Pulumi.dev.yaml").write_bytes(_latin1_comment((PROJECT_DIR / "Pulumi.dev.yaml").read_text(), 3))
     with pytest.raises(SettingsError, match=r"^Pulumi\.dev\.yaml: line 3: not UTF-8 .*byte 0xe9"):
         read_stack_config(tmp_path, "dev")
+
+
+def test_a_control_character_names_file_and_line(tmp_path):
+    """Found by tests/test_input_properties.py: YAML's reader error has no line of its own."""
+    from boutique.inputs.catalog import load_catalog
+    from boutique.inputs.errors import CatalogError
+
+    lines = (PROJECT_DIR / "services.yaml").read_text().split("\n")
+    lines[4] = "\x00" + lines[4]
+    path = tmp_path / "services.yaml"
+    path.write_text("\n".join(lines))
+    with pytest.raises(CatalogError, match=r"^services\.yaml: line 5: invalid YAML: character U\+0000 is not allowed"):
+        load_catalog(path)

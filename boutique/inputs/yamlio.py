@@ -44,6 +44,13 @@ def load_yaml_file(path: Path, error: type[Exception]) -> Any:
         ) from None
     try:
         data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
+    except yaml.reader.ReaderError as exc:  # a character YAML refuses (a control character): no mark
+        line = text.count("\n", 0, exc.position) + 1
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        raise error(
+            f"{path.name}: line {line}: invalid YAML: character U+{code:04X} is not allowed "
+            "(a control character); remove it"
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
