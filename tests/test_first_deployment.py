@@ -102,6 +102,19 @@ def test_readme_lists_every_secret_prod_reads_and_who_reads_it(prod):
         assert f"--role-name {role} " in text
 
 
+NUMBER_WORDS = ["no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
+
+
+def test_readme_counts_the_secrets_it_lists(prod):
+    """Every "N secrets" in the section is the number of secrets prod reads (issue 16, item 19)."""
+    keys = {item["remoteRef"]["key"] for e in prod.kind("ExternalSecret") for item in e["spec"]["data"]}
+    text = section("First deployment to a real cluster")
+    counts = re.findall(r"\b(\w+) secrets\b", text)
+    said = [NUMBER_WORDS.index(w.lower()) if w.lower() in NUMBER_WORDS else w for w in counts]
+    assert [n for n in said if isinstance(n, int)], "the section says how many secrets prod needs"
+    assert [n for n in said if isinstance(n, int)] == [len(keys)] * len([n for n in said if isinstance(n, int)])
+
+
 def test_readme_lists_what_pulumi_up_must_reach(prod):
     reached = {release(r)["repository"] for r in prod.run.of_type(HELM_RELEASE)}
     reached |= {r.inputs["file"] for r in prod.run.of_type("kubernetes:yaml/v2:ConfigFile")}
