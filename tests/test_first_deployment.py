@@ -141,3 +141,20 @@ def test_readme_canary_curl_trusts_the_gateway_certificate(prod):
 def test_readme_names_the_kubernetes_version_the_program_pins():
     version = Settings().pod_security_version.removeprefix("v")
     assert f"**Kubernetes {version} or later**" in section("First deployment to a real cluster")
+
+
+def test_capacity_counts_istiod_where_the_stack_installs_it(prod, dev):
+    """istiod runs at least `autoscaleMin` replicas of its requests: in the total (issue 16, item 18)."""
+    for objects in (prod, dev):
+        releases = [release(r) for r in objects.run.of_type(HELM_RELEASE)]
+        istiod = [r for r in releases if r["chart"] == "istiod"]
+        rows = {row.what: row for row in capacity.stack_rows(objects.run)}
+        if not istiod:
+            assert "istiod" not in rows
+            continue
+        values = istiod[0]["values"]
+        replicas, requests = values["autoscaleMin"], values["resources"]["requests"]
+        row = rows["istiod"]
+        assert row.counted and row.pods == str(replicas)
+        assert row.cpu == pytest.approx(replicas * cpu_cores(requests["cpu"]))
+        assert row.memory == pytest.approx(replicas * memory_bytes(requests["memory"]))
