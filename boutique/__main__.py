@@ -37,6 +37,7 @@ def _render(args: argparse.Namespace) -> int:
     from boutique.cli import render
 
     started = time.perf_counter()
+    render.check_out(Path(args.out))  # before the program runs: a refusal costs nothing
     result = _run_stack(args.stack, _catalog_path(args))
     kinds = render.write(result, Path(args.out))
     elapsed = time.perf_counter() - started
@@ -131,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     render = commands.add_parser("render", help="run the program under mocks and write every object as YAML")
     render.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
-    render.add_argument("--out", required=True, help="output directory (replaced)")
+    render.add_argument("--out", required=True, help="folder: new, empty or an earlier render's (replaced whole)")
     render.add_argument("--catalog", help="catalog file (default: services.yaml)")
     render.set_defaults(handler=_render)
     images = commands.add_parser(

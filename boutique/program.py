@@ -21,7 +21,6 @@ from boutique.inputs.placeholders import check_no_placeholders
 from boutique.inputs.settings import Settings, parse_settings, read_config
 from boutique.plans.checks import check_inputs
 from boutique.plans.stack import build_stack
-from boutique.plans.supply_chain import check_registry_auth_is_secret
 from boutique.plans.versions import PULUMI_CLI_MINIMUM
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -49,9 +48,7 @@ def settings_from_config(
     `secret_keys`: the keys stored encrypted; given, credentials in plain text are refused.
     """
     settings = parse_settings(stack, config)
-    check_inputs(f"Pulumi.{stack}.yaml", catalog, settings)
-    if secret_keys is not None:
-        check_registry_auth_is_secret(f"Pulumi.{stack}.yaml", settings, set(secret_keys))
+    check_inputs(f"Pulumi.{stack}.yaml", catalog, settings, secret_keys)
     return settings
 
 

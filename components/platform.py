@@ -27,6 +27,9 @@ CERT_MANAGER_NAMESPACE = "cert-manager"
 EXTERNAL_SECRETS_NAMESPACE = "external-secrets"
 ECK_NAMESPACE = "elastic-system"
 
+# What each istiod replica asks (the istiod chart's default at the pinned version).
+ISTIOD_RESOURCES = {"requests": {"cpu": "500m", "memory": "2048Mi"}}
+
 
 @dataclass(frozen=True)
 class IstioCharts:
@@ -179,6 +182,8 @@ class PlatformOperators(pulumi.ComponentResource):
             {
                 "meshConfig": mesh_config,
                 "autoscaleMin": 2,
+                # The chart's own default, written out so what istiod asks is counted (tools/capacity.py).
+                "resources": ISTIOD_RESOURCES,
                 "global": global_values,
                 "cni": {"enabled": bool(cni)},
                 # Gateway pods Istio deploys for Gateway API Gateways pass Pod Security `restricted`.

@@ -43,9 +43,10 @@ def test_dev_to_prod_lists_what_is_added_removed_and_changed(dev_to_prod, dev, p
     assert {("ExternalSecret", "redis-cart-auth"), ("Gateway", "boutique-gateway")} <= added
     frontend = changed(dev_to_prod, "Deployment", "frontend")
     assert frontend["spec.replicas"] == (1, diff.ABSENT)  # prod's HPA owns the count
-    # Spread constraints are matched by topology key, not by position.
-    spread = "spec.template.spec.topologySpreadConstraints[kubernetes.io/hostname]"
-    assert frontend[f"{spread}.topologyKey"] == (diff.ABSENT, "kubernetes.io/hostname")
+    # Spread constraints, which only prod has: one item, the whole list (issue 16, item 17).
+    before, after = frontend["spec.template.spec.topologySpreadConstraints"]
+    assert before is diff.ABSENT and "kubernetes.io/hostname" in {c["topologyKey"] for c in after}
+    assert not [path for path in frontend if path.startswith("spec.template.spec.topologySpreadConstraints[")]
     # Every object and Helm release counted once.
     total = len(dev_to_prod.added) + len(dev_to_prod.changed) + dev_to_prod.unchanged
     assert total == len(prod.all) + len(prod.run.of_type(render.HELM_RELEASE))
@@ -270,3 +271,27 @@ def test_a_renamed_namespace_is_no_change_where_it_is_the_only_difference():
     assert paths({"group": "boutique-dev-x"}, {"group": "boutique-dev-y"}, renames) == {
         "group": ("boutique-dev-x", "boutique-dev-y")
     }
+
+
+def test_namespace_only_lines_of_an_embedded_document_are_not_listed():
+    """Issue 16, item 17: the README says a renamed namespace is said once, inside documents too."""
+    renames = {"boutique-dev": "boutique"}
+    panels = [{"id": i, "expr": f'up{{namespace="boutique-dev", n="{i}"}}'} for i in range(30)]
+    edited = [{**p, "expr": p["expr"].replace("boutique-dev", "boutique")} for p in panels]
+    edited[7]["id"] = 700
+    (change,) = fielddiff.changes({"d": json.dumps(panels)}, {"d": json.dumps(edited)}, renames=renames)
+    changed_lines = [line for line in fielddiff.describe(change) if line.startswith(("  -", "  +"))]
+    assert changed_lines and all("namespace" not in line for line in changed_lines), changed_lines
+
+
+def test_a_list_missing_on_one_side_is_one_item():
+    """Issue 16, item 17: a whole list added or removed is one line, not one per field."""
+    constraints = [
+        {"maxSkew": 1, "topologyKey": key, "whenUnsatisfiable": "ScheduleAnyway",
+         "labelSelector": {"matchLabels": {"app": "frontend", "version": "v1"}}}
+        for key in ("kubernetes.io/hostname", "topology.kubernetes.io/zone")
+    ]  # fmt: skip
+    for old, new in (({}, {"c": constraints}), ({"c": constraints}, {})):
+        found = list(fielddiff.changes({"spec": old}, {"spec": new}))
+        assert [c.path for c in found] == ["spec.c"]
+        assert len(fielddiff.describe(found[0])) == 1

@@ -104,6 +104,19 @@ def test_readme_lists_every_secret_prod_reads_and_who_reads_it(prod):
         assert f"--role-name {role} " in text
 
 
+NUMBER_WORDS = ["no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
+
+
+def test_readme_counts_the_secrets_it_lists(prod):
+    """Every "N secrets" in the section is the number of secrets prod reads (issue 16, item 19)."""
+    keys = {item["remoteRef"]["key"] for e in prod.kind("ExternalSecret") for item in e["spec"]["data"]}
+    text = section("First deployment to a real cluster")
+    counts = re.findall(r"\b(\w+) secrets\b", text)
+    said = [NUMBER_WORDS.index(w.lower()) if w.lower() in NUMBER_WORDS else w for w in counts]
+    assert [n for n in said if isinstance(n, int)], "the section says how many secrets prod needs"
+    assert [n for n in said if isinstance(n, int)] == [len(keys)] * len([n for n in said if isinstance(n, int)])
+
+
 def test_readme_lists_what_pulumi_up_must_reach(prod):
     reached = {release(r)["repository"] for r in prod.run.of_type(HELM_RELEASE)}
     reached |= {r.inputs["file"] for r in prod.run.of_type("kubernetes:yaml/v2:ConfigFile")}
@@ -156,3 +169,20 @@ def test_readme_states_the_minimum_pulumi_cli_the_program_asks_the_engine_for(de
     lock = (PROJECT_DIR / "requirements.txt").read_text()
     assert re.search(rf"^pulumi=={re.escape(versions.PULUMI_CLI_MINIMUM)} ", lock, re.MULTILINE)
     assert f"Pulumi CLI **{versions.PULUMI_CLI_MINIMUM} or later**" in README
+
+
+def test_capacity_counts_istiod_where_the_stack_installs_it(prod, dev):
+    """istiod runs at least `autoscaleMin` replicas of its requests: in the total (issue 16, item 18)."""
+    for objects in (prod, dev):
+        releases = [release(r) for r in objects.run.of_type(HELM_RELEASE)]
+        istiod = [r for r in releases if r["chart"] == "istiod"]
+        rows = {row.what: row for row in capacity.stack_rows(objects.run)}
+        if not istiod:
+            assert "istiod" not in rows
+            continue
+        values = istiod[0]["values"]
+        replicas, requests = values["autoscaleMin"], values["resources"]["requests"]
+        row = rows["istiod"]
+        assert row.counted and row.pods == str(replicas)
+        assert row.cpu == pytest.approx(replicas * cpu_cores(requests["cpu"]))
+        assert row.memory == pytest.approx(replicas * memory_bytes(requests["memory"]))

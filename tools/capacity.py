@@ -139,6 +139,11 @@ def platform_rows(objects: list[dict[str, Any]], releases: list[dict[str, Any]])
         cpu, memory = _requests([sidekick])
         rows.append(Row("Falcosidekick", str(replicas), replicas * cpu, replicas * memory))
     by_chart = {r["chart"]: r["values"] for r in releases}
+    istiod = by_chart.get("istiod")
+    if istiod is not None:  # the mesh's control plane: at least autoscaleMin replicas
+        count = istiod["autoscaleMin"]
+        cpu, memory = _requests([istiod])
+        rows.append(Row("istiod", str(count), count * cpu, count * memory))
     collector = by_chart.get(versions.OTEL_COLLECTOR.chart)
     if collector is not None:
         count = collector["replicaCount"]

@@ -55,6 +55,9 @@ def changes(old: Any, new: Any, path: str = "", renames: Mapping[str, str] | Non
         yield from _list_changes(old, new, path, renames)
     elif isinstance(old, str) and isinstance(new, str) and renamed(old, renames) == new:
         return  # differs only by the renamed namespace, which the report says once
+    elif isinstance(old, str) and isinstance(new, str) and document_lines(old) and document_lines(new):
+        # An embedded document: its lines that differ only by the namespace are no change either.
+        yield Change(path, renamed(old, renames), new)
     elif old != new or type(old) is not type(new):
         yield Change(path, old, new)
 
@@ -62,15 +65,11 @@ def changes(old: Any, new: Any, path: str = "", renames: Mapping[str, str] | Non
 def _whole(old: Any, new: Any, path: str) -> Iterator[Change]:
     """A value on one side only: one change, or its fields when it is too long for one line."""
     value = new if old is ABSENT else old
-    if not (isinstance(value, dict | list) and value and len(_json(value)) > FOLD_AT):
+    # A list is one item (folded when long): its items' fields one by one say no more.
+    if not (isinstance(value, dict) and value and len(_json(value)) > FOLD_AT):
         yield Change(path, old, new)
         return
-    if isinstance(value, dict):
-        children = [(_child(path, key), inner) for key, inner in value.items()]
-    else:
-        ids = [identity(item, path.rsplit(".", 1)[-1]) for item in value]
-        labels = [key[1] for key in ids] if _usable(ids) else range(len(value))
-        children = [(f"{path}[{label}]", inner) for label, inner in zip(labels, value, strict=True)]
+    children = [(_child(path, key), inner) for key, inner in value.items()]
     for child, inner in children:
         yield from _whole(inner if old is not ABSENT else ABSENT, inner if new is not ABSENT else ABSENT, child)
 

@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from boutique.inputs.errors import CatalogError, described, format_validation_error
+from boutique.inputs.errors import CatalogError, described, format_validation_error, nearest
 from boutique.inputs.model import Quantity, StrictModel, cpu_cores, memory_bytes
 from boutique.inputs.objectives import BUILT_IN, Objectives
 from boutique.inputs.resilience import MeshPolicy
@@ -61,13 +61,27 @@ CheckId = Annotated[str, StringConstraints(pattern=CHECK_ID)]
 Digest = Annotated[str, StringConstraints(pattern=DIGEST)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 Seconds = Annotated[int, Field(ge=0, le=3600)]
+# What the tracing plan sets on a service with `tracing: true` when the stack traces.
+TRACING_ENV = ("ENABLE_TRACING", "COLLECTOR_SERVICE_ADDR", "OTEL_SERVICE_NAME")
 Reason = Annotated[str, StringConstraints(min_length=10)]
 
 
+# The OCI distribution spec's tag grammar (what a registry accepts after `:`).
+OCI_TAG = r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}"
+
+
 def check_tag(tag: str | None) -> str | None:
-    """Refuse mutable tags: a deploy must be reproducible."""
-    if tag is not None and (tag == "latest" or not re.fullmatch(r"[\w][\w.-]{0,127}", tag)):
+    """Refuse mutable tags (a deploy must be reproducible) and tags no registry would accept."""
+    if tag is None:
+        return tag
+    if tag in ("latest", ""):
         raise ValueError(f"image tag {tag!r} is not pinned; use a release tag (not 'latest') or a digest")
+    if not re.fullmatch(OCI_TAG, tag, flags=re.ASCII):
+        shown = repr(tag) if len(tag) <= 40 else repr(tag[:37] + "...")
+        raise ValueError(
+            f"image tag {shown} is malformed: a tag is 1 to 128 ASCII letters, digits, '_', '.' and '-', "
+            f"not starting with '.' or '-' (OCI reference grammar {OCI_TAG})"
+        )
     return tag
 
 
@@ -307,9 +321,6 @@ class Service(StrictModel):
                 "slo needs ports with protocol grpc or http: objectives are measured on requests, and the mesh "
                 "cannot tell a failed or slow request of a plain TCP port"
             )
-        clash = set(self.calls) & set(self.env)
-        if clash:
-            raise ValueError(f"{sorted(clash)} set in both calls and env; an address is derived from calls")
         check_grace(self.termination_grace_period_seconds, self.shutdown, self.ports is not None)
         return self
 
@@ -347,26 +358,59 @@ class Catalog(StrictModel):
 
     @model_validator(mode="after")
     def _graph(self) -> Catalog:
+        """Every mistake of the graph at once, one `key: message` per line."""
+        problems: list[str] = []
         both = sorted(set(self.services) & set(self.stores))
-        if both:
-            raise ValueError(f"stores.{both[0]}: also the name of a service; a name is a service or a store")
+        problems += [f"stores.{name}: also the name of a service; a name is a service or a store" for name in both]
         for name, service in self.services.items():
             for env, target in service.calls.items():
                 where = f"services.{name}.calls.{env}"
                 if target == name:
-                    raise ValueError(f"{where}: {name} cannot call itself")
-                if self.port_of(target) is None:
-                    raise ValueError(f"{where}: {target!r} is not a service or store with a port")
+                    problems.append(f"{where}: {name} cannot call itself")
+                elif self.port_of(target) is None:
+                    problems.append(f"{where}: {self._unknown_target(target, name)}")
             if service.wait_for and self.port_of(service.wait_for.target) is None:
-                raise ValueError(
-                    f"services.{name}.waitFor.target: {service.wait_for.target!r} is not a service with a port"
+                problems.append(
+                    f"services.{name}.waitFor.target: {self._unknown_target(service.wait_for.target, name)}"
                 )
+            derived = self.derived_env(name)
+            for env in service.env:
+                if env in derived:
+                    problems.append(
+                        f"services.{name}.env.{env}: set by the program from {derived[env]}; "
+                        "remove it here (a second value would make the pod's variable disagree with its Service)"
+                    )
             try:
                 service.mesh.over(self.mesh)
             except ValidationError as exc:
                 message = exc.errors()[0]["msg"].removeprefix("Value error, ")
-                raise ValueError(f"services.{name}.mesh (over the catalog's mesh defaults): {message}") from None
+                problems.append(f"services.{name}.mesh (over the catalog's mesh defaults): {message}")
+        if problems:
+            raise ValueError("\n".join(problems))
         return self
+
+    def _unknown_target(self, target: str, caller: str) -> str:
+        """What to say about a call to a name that is no service or store with a port."""
+        valid = sorted(n for n in [*self.services, *self.stores] if n != caller and self.port_of(n) is not None)
+        near = nearest(target, valid)
+        hint = f"did you mean {near}? " if near else ""
+        return f"{target!r} is not a service or store with a port; {hint}valid targets: {', '.join(valid)}"
+
+    def derived_env(self, name: str) -> dict[str, str]:
+        """Each variable the program sets on service `name` -> where its value comes from."""
+        service = self.services[name]
+        derived: dict[str, str] = {}
+        if service.ports is not None:
+            if service.port_env:
+                derived["PORT"] = f"services.{name}.ports.container"
+            derived.update({key: f"commonEnv.{key}" for key in self.common_env})
+        for env, target in service.calls.items():
+            derived[env] = f"services.{name}.calls.{env} (the address of {target})"
+            if target in self.stores:
+                derived[password_env_name(env)] = f"services.{name}.calls.{env} (the password of store {target})"
+        for env in TRACING_ENV:
+            derived[env] = f"services.{name}.tracing and the stack's boutique:tracing"
+        return derived
 
     # Derived facts: the rest of the program reads the graph only through these.
 
@@ -425,6 +469,11 @@ class Catalog(StrictModel):
         else:
             base = Image(repository=f"{registry or self.images.registry}/{name}", tag=tag or self.images.tag)
         return base.model_copy(update={"digest": digest}) if digest else base
+
+
+def password_env_name(address_env: str) -> str:
+    """REDIS_ADDR -> REDIS_PASSWORD: the variable a call to a password-protected store's address expands."""
+    return address_env.removesuffix("_ADDR") + "_PASSWORD"
 
 
 def load_catalog(path: str | Path = CATALOG_FILE) -> Catalog:

@@ -228,17 +228,21 @@ def parse_settings(stack: str, config: Mapping[str, Any]) -> Settings:
     file_name = f"Pulumi.{stack}.yaml"
     by_alias = {config_key(name): name for name in Settings.model_fields}
     values: dict[str, Any] = {}
+    problems: list[str] = []  # every mistake of the file at once
     for key, raw in config.items():
         namespace, _, short = key.partition(":")
         if namespace in OTHER_NAMESPACES:
             continue
         if namespace != PROJECT:
-            raise SettingsError(f"{file_name}: {key}: {_unknown_namespace(namespace, short)}")
+            problems.append(f"{file_name}: {key}: {_unknown_namespace(namespace, short)}")
+            continue
         values[short] = _decode(by_alias.get(short), raw)
     try:
         settings = Settings.model_validate(values)
     except ValidationError as exc:
-        raise SettingsError(format_validation_error(file_name, exc, Settings, prefix=f"{PROJECT}:")) from None
+        problems.append(format_validation_error(file_name, exc, Settings, prefix=f"{PROJECT}:"))
+    if problems:
+        raise SettingsError("\n".join(problems))
     return settings
 
 
@@ -321,6 +325,22 @@ def _check_receivers(file_name: str, settings: Settings) -> None:
                 f"{file_name}: {key}: secretsMode is external, so the URL lives in the secrets manager "
                 f"({settings.secret_key_prefix}{ALERTMANAGER_CONFIG_SECRET}, property {name}); remove it here"
             )
+
+
+def check_receivers_are_secret(file_name: str, settings: Settings, secret_keys: set[str]) -> None:
+    """A webhook URL arrives only encrypted, like registryAuth: in plain text it would be in git.
+    The message never repeats the URL (its path is often the credential)."""
+    key = f"{PROJECT}:{config_key('alert_receivers')}"
+    if key in secret_keys:
+        return
+    plain = [name for name, receiver in settings.alert_receivers.items() if receiver.webhook_url is not None]
+    if plain:
+        lines = [
+            f"{file_name}: {key}.{name}.webhookUrl: stored as plain text; store it encrypted: "
+            f"pulumi config set --secret --path {key}.{name}.webhookUrl <url>"
+            for name in plain
+        ]
+        raise SettingsError("\n".join(lines))
 
 
 # --- end platform operators, monitoring, logging ---

@@ -8,32 +8,67 @@ the stack runs); `boutique.program` runs them before anything is built.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
+from typing import Any
+
 from boutique.inputs.catalog import Catalog
-from boutique.inputs.errors import CatalogError, SettingsError
+from boutique.inputs.errors import CatalogError, InputError, SettingsError
 from boutique.inputs.security_settings import STACK_IMAGES, external_secrets_problems
-from boutique.inputs.settings import PROJECT, Settings, check_operators, config_key
+from boutique.inputs.settings import PROJECT, Settings, check_operators, check_receivers_are_secret, config_key
 from boutique.plans import scaling, workloads
 from boutique.plans.security import allowed_registries, registry_of, stack_images
-from boutique.plans.supply_chain import check_supply_chain
+from boutique.plans.supply_chain import check_registry_auth_is_secret, check_supply_chain
 from boutique.plans.topology import cluster_issuer_name
 
 
-def check_inputs(file_name: str, catalog: Catalog, settings: Settings) -> None:
-    """Raise SettingsError for the first setting the catalog contradicts."""
-    _check_security(file_name, settings, catalog)
+def check_inputs(
+    file_name: str, catalog: Catalog, settings: Settings, secret_keys: Collection[str] | None = None
+) -> None:
+    """Raise one InputError listing every setting the catalog contradicts, one per line.
+
+    `secret_keys`: the keys stored encrypted; given, credentials in plain text are refused too.
+    Each check stops at its own first mistake; the independent checks all run.
+    """
+    problems: list[InputError] = []
+
+    def attempt(check: Callable[..., None], *args: Any) -> None:
+        try:
+            check(*args)
+        except InputError as exc:
+            problems.append(exc)
+
+    attempt(_check_security, file_name, settings, catalog)
     for key in ("service_replicas", "image_digests"):
         for service in getattr(settings, key):
-            if service not in catalog.services:
-                raise SettingsError(
-                    f"{file_name}: {PROJECT}:{config_key(key)}.{service}: no such service in the catalog "
-                    f"(known: {', '.join(sorted(catalog.services))})"
-                )
-    _check_mesh(file_name, settings, catalog)
-    _check_mesh_api(file_name, settings, catalog)
-    check_operators(file_name, settings)
-    scaling.check_scaling(file_name, settings)
-    check_supply_chain(file_name, catalog, settings)
-    _check_tracing(file_name, settings)
+            attempt(_check_known_service, file_name, catalog, key, service)
+    attempt(_check_mesh, file_name, settings, catalog)
+    attempt(_check_mesh_api, file_name, settings, catalog)
+    attempt(check_operators, file_name, settings)
+    attempt(scaling.check_scaling, file_name, settings)
+    attempt(check_supply_chain, file_name, catalog, settings)
+    attempt(_check_tracing, file_name, settings)
+    if secret_keys is not None:
+        attempt(check_registry_auth_is_secret, file_name, settings, set(secret_keys))
+        attempt(check_receivers_are_secret, file_name, settings, set(secret_keys))
+    if problems:
+        raise combined(problems)
+
+
+def combined(problems: list[InputError]) -> InputError:
+    """One error saying them all, of their common type (a settings and a catalog mistake: InputError)."""
+    if len(problems) == 1:
+        return problems[0]
+    kinds = {type(p) for p in problems}
+    kind = kinds.pop() if len(kinds) == 1 else InputError
+    return kind("\n".join(str(p) for p in problems))
+
+
+def _check_known_service(file_name: str, catalog: Catalog, key: str, service: str) -> None:
+    if service not in catalog.services:
+        raise SettingsError(
+            f"{file_name}: {PROJECT}:{config_key(key)}.{service}: no such service in the catalog "
+            f"(known: {', '.join(sorted(catalog.services))})"
+        )
 
 
 def _check_security(file_name: str, settings: Settings, catalog: Catalog) -> None:
@@ -79,10 +114,11 @@ def _check_mesh(file_name: str, settings: Settings, catalog: Catalog) -> None:
             raise refuse(key, f"{name} serves no port, so there is no traffic to split")
         if not settings.mesh:
             raise refuse(key, "a canary needs the mesh (Istio routes its share); set boutique:mesh to true")
-        derived = set(service.calls) | ({"PORT"} if service.port_env else set())
-        clash = sorted(derived & set(canary.env))
+        derived = catalog.derived_env(name)
+        clash = sorted(set(derived) & set(canary.env))
         if clash:
-            raise refuse(f"{key}.env", f"{clash} are derived from the catalog and cannot be overridden")
+            sources = "; ".join(f"{env} from {derived[env]}" for env in clash)
+            raise refuse(f"{key}.env", f"{clash} are derived from the catalog and cannot be overridden ({sources})")
         if settings.autoscaling and canary.replicas > settings.autoscaling_max_replicas:
             raise refuse(
                 f"{key}.replicas",

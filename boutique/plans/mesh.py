@@ -70,20 +70,16 @@ def canary_track(
             tag=canary.image_tag or settings.image_tag or None,
             digest=canary.image_digest or None,
         )
-        pinned = bool(image.digest)
-        image_ref = image.ref
     else:
-        pinned = name in settings.image_digests
-        image_ref = workloads.image_ref(catalog, settings, name)
+        image = workloads.workload_image(catalog, settings, name)
     overrides = dict(canary.env)
     env = [core.EnvVarArgs(name=e.name, value=overrides.pop(e.name)) if e.name in overrides else e for e in stable_env]
     env += [core.EnvVarArgs(name=k, value=v) for k, v in overrides.items()]
-    skips = workloads.checkov_skips(catalog, settings, name, catalog.services[name].checkov_skips)
-    if pinned:
-        skips.pop("CKV_K8S_43", None)  # the image is pinned by digest
+    service = catalog.services[name]
+    skips = workloads.checkov_skips(catalog, service.checkov_skips, workloads.service_images(service, image))
     return Track(
         version=canary.version,
-        image=image_ref,
+        image=image.ref,
         env=env,
         replicas=canary.replicas,
         autoscaling=workloads.autoscaling_for(settings, canary.replicas, catalog.services[name]),

@@ -149,7 +149,9 @@ def _stores(
 ) -> dict[str, RedisStore]:
     """`secrets`: Secret name -> what produces it elsewhere (external secrets); else generated."""
     stores: dict[str, RedisStore] = {}
+    exporter = workloads.store_exporter(settings)
     for name, store in catalog.stores.items():
+        store_images = [store.image.ref, *([exporter.image] if exporter else [])]
         stores[name] = RedisStore(
             name,
             RedisStoreArgs(
@@ -159,11 +161,11 @@ def _stores(
                 requests=store.resources.requests.model_dump(),
                 limits=store.resources.limits.model_dump(),
                 part_of=catalog.part_of,
-                release=catalog.release,
+                release=workloads.image_version(store.image),
                 persistence=settings.redis_persistence,
                 storage_size=store.storage,
                 storage_class=settings.redis_storage_class,
-                checkov_skips=workloads.checkov_skips(catalog, settings, name, store.checkov_skips),
+                checkov_skips=workloads.checkov_skips(catalog, store.checkov_skips, store_images),
                 pod_annotations=meshplan.pod_annotations(
                     settings,
                     has_probes=True,
@@ -173,7 +175,7 @@ def _stores(
                 pre_stop_seconds=store.shutdown.pre_stop_seconds,
                 termination_grace_period_seconds=store.grace_period_seconds,
                 password_source=secrets.get(auth_secret_name(name)),
-                exporter=workloads.store_exporter(settings),
+                exporter=exporter,
                 image_pull_secrets=pulls.names,
             ),
             crds,
@@ -199,14 +201,16 @@ def _services(
         port = workloads.service_port(service)
         probes = service.probes if port else None
         env = workloads.service_env(catalog, name, store_secrets) + tracing.tracing_env(catalog, settings, name)
+        image = workloads.workload_image(catalog, settings, name)
+        images = workloads.service_images(service, image)
         services[name] = MicroService(
             name,
             MicroServiceArgs(
                 namespace=ns_name,
-                image=workloads.image_ref(catalog, settings, name),
+                image=image.ref,
                 component=service.component,
                 part_of=catalog.part_of,
-                release=catalog.release,
+                release=workloads.image_version(image),
                 requests=service.resources.requests.model_dump(),
                 limits=service.resources.limits.model_dump(),
                 port=port,
@@ -221,7 +225,7 @@ def _services(
                 service_type="LoadBalancer"
                 if name == FRONTEND and settings.frontend_exposure == "LoadBalancer"
                 else "ClusterIP",
-                checkov_skips=workloads.checkov_skips(catalog, settings, name, service.checkov_skips),
+                checkov_skips=workloads.checkov_skips(catalog, service.checkov_skips, images),
                 pod_annotations=meshplan.pod_annotations(
                     settings,
                     has_probes=probes is not None,

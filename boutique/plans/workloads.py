@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pulumi_kubernetes.core import v1 as core
 
-from boutique.inputs.catalog import Catalog, Probe, Resources, Service
+from boutique.inputs.catalog import Catalog, Image, Probe, Resources, Service, password_env_name
 from boutique.inputs.settings import Settings
 from boutique.plans import scaling, topology, versions
 from components.microservice import Autoscaling, InitContainer, ServicePort
@@ -22,21 +24,55 @@ def enabled_services(catalog: Catalog, settings: Settings) -> list[str]:
     return [name for name, s in catalog.services.items() if not s.optional or optional_on.get(name, False)]
 
 
-def image_ref(catalog: Catalog, settings: Settings, name: str) -> str:
+def workload_image(catalog: Catalog, settings: Settings, name: str) -> Image:
+    """The image service `name` runs in this stack: its own, else the catalog's under the stack's overrides."""
     return catalog.image_of(
         name,
         registry=settings.image_registry or None,
         tag=settings.image_tag or None,
         digest=settings.image_digests.get(name),
-    ).ref
+    )
 
 
-def checkov_skips(catalog: Catalog, settings: Settings, name: str, own: dict[str, str]) -> dict[str, str]:
-    """The catalog's accepted findings for a workload; the digest skip goes once a digest is pinned."""
+def image_ref(catalog: Catalog, settings: Settings, name: str) -> str:
+    return workload_image(catalog, settings, name).ref
+
+
+def image_version(image: Image) -> str:
+    """`app.kubernetes.io/version` of a workload: its image's tag, else the start of its digest
+    (a label value: at most 63 characters, beginning and ending with a letter or digit)."""
+    if image.tag:
+        return image.tag[:63].strip("._-")
+    return (image.digest or "").removeprefix("sha256:")[:12]
+
+
+DIGEST_CHECK = "CKV_K8S_43"  # checkov: images pinned by digest
+
+
+def checkov_skips(catalog: Catalog, own: dict[str, str], images: Sequence[str]) -> dict[str, str]:
+    """The catalog's accepted findings for a workload running `images` (refs), each reason true of them.
+
+    The digest finding goes once every image is pinned by digest. The catalog's reason for it is
+    about the catalog's own images (`<images.registry>/<service>:<images.tag>`): a workload running
+    any other image by tag gets a reason naming those images, unless it gives its own.
+    """
     skips = {**catalog.checkov_skips, **own}
-    if name in settings.image_digests:
-        skips.pop("CKV_K8S_43", None)
+    by_tag = [ref for ref in images if "@" not in ref]
+    if not by_tag:
+        skips.pop(DIGEST_CHECK, None)
+        return skips
+    shop = {f"{catalog.images.registry}/{name}:{catalog.images.tag}" for name in catalog.services}
+    if DIGEST_CHECK in skips and DIGEST_CHECK not in own and any(ref not in shop for ref in by_tag):
+        verb, pronoun = ("is", "its") if len(by_tag) == 1 else ("are", "their")
+        skips[DIGEST_CHECK] = (
+            f"{' and '.join(by_tag)} {verb} pinned by tag, not digest; pin {pronoun} digest to drop this skip"
+        )
     return skips
+
+
+def service_images(service: Service, image: Image) -> list[str]:
+    """Every image a service's pod runs (its init container's too), for the digest finding."""
+    return [image.ref, *([service.wait_for.image.ref] if service.wait_for else [])]
 
 
 def service_port(service: Service) -> ServicePort | None:
@@ -66,11 +102,6 @@ def probe_args(probe: Probe, port: int) -> core.ProbeArgs:
         timeout_seconds=probe.timeout_seconds,
         failure_threshold=probe.failure_threshold,
     )
-
-
-def password_env_name(address_env: str) -> str:
-    """REDIS_ADDR → REDIS_PASSWORD: the variable the address string expands."""
-    return address_env.removesuffix("_ADDR") + "_PASSWORD"
 
 
 def service_env(catalog: Catalog, name: str, store_secrets: dict[str, tuple[object, str]]) -> list[core.EnvVarArgs]:
