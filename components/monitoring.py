@@ -81,6 +81,8 @@ class MonitoringArgs:
     # charts requests against it. Empty: no recommendations exported.
     recommendation_metrics: Mapping[str, str] = field(default_factory=dict)
     traces: grafana_dashboard.TraceDatasource | None = None  # Grafana's Jaeger data source; None: no tracing
+    # More rule groups, each its own PrometheusRule `<group>-alerts` (a replicated store's, its backups').
+    rule_groups: Sequence[Mapping[str, object]] = ()
 
 
 def grafana_admin_data(password: pulumi.Input[str]) -> dict[str, pulumi.Input[str]]:
@@ -132,6 +134,7 @@ class Monitoring(pulumi.ComponentResource):
             else None
         )
         self.rules = [self._rule(w, crds) for w in args.workloads]
+        self.rules += [self._group(g, crds) for g in args.rule_groups]
         self.dashboard = self._dashboard()
 
         namespace = args.namespace
@@ -157,7 +160,8 @@ class Monitoring(pulumi.ComponentResource):
                 "grafana": self.grafana,
                 "alertmanager": self.alertmanager,
                 "prometheus": self.prometheus,
-                "rules": [f"{w.name}-alerts" for w in args.workloads],
+                "rules": [f"{w.name}-alerts" for w in args.workloads]
+                + [f"{g['name']}-alerts" for g in args.rule_groups],
             }
         )
 
@@ -262,6 +266,17 @@ class Monitoring(pulumi.ComponentResource):
                     {"name": workload.name, "rules": workload_rules(workload, args.app_namespace, args.thresholds)}
                 ]
             },
+            opts=crds.options(MONITORING_API, parent=self),
+        )
+
+    def _group(self, group: Mapping[str, object], crds: CrdOwners) -> CustomResource:
+        args = self._args
+        return CustomResource(
+            f"{self._name}-{group['name']}-rules",
+            api_version=MONITORING_API,
+            kind="PrometheusRule",
+            metadata=object_meta(f"{group['name']}-alerts", args.app_namespace_ref, self._labels),
+            spec={"groups": [dict(group)]},
             opts=crds.options(MONITORING_API, parent=self),
         )
 

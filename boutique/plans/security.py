@@ -23,7 +23,7 @@ from boutique.inputs.security_settings import (
     parse,
 )
 from boutique.inputs.settings import Settings
-from boutique.plans import supply_chain, tracing, workloads
+from boutique.plans import stores, supply_chain, tracing, versions, workloads
 from boutique.plans.topology import (
     DNS_EGRESS_POLICY,
     FRONTEND,
@@ -102,10 +102,15 @@ def network_plan(catalog: Catalog, settings: Settings, running: list[str]) -> Ne
         [Port(otel_collector.OTLP_PORT)],
         "trace collector",
     )
+    operated = set(stores.replicated(catalog, settings))
     for name in sorted(running):
         port = catalog.container_port_of(name)
         ingress = []
         callers = [c for c in callers_by_callee.get(name, []) if c in runs]
+        if name in operated:  # pods the redis-operator makes: its labels, its ports
+            scrapers = monitoring if settings.monitoring else None
+            plan += stores.network_workloads(catalog, settings, name, callers, scrapers)
+            continue
         if callers and port:
             ingress.append(Rule([Peer(selector_labels(c)) for c in callers], [Port(port)], "callers"))
         if name == FRONTEND and port:
@@ -320,8 +325,16 @@ def stack_images(catalog: Catalog, settings: Settings, enabled: list[str]) -> di
             images[f"services.{name}.waitFor"] = wait_for.image.ref
     exporter = workloads.store_exporter(settings)
     for name, store in catalog.stores.items():
-        for i, image in enumerate(_images_in(store)):
-            images[f"stores.{name}" + (f"[{i}]" if i else "")] = image.ref
+        replication = workloads.store_replication(catalog, settings, name)
+        if replication is not None:  # the operator's pods run the replication's images
+            images[f"stores.{name}.replication.image"] = replication.image
+            images[f"stores.{name}.replication.sentinelImage"] = replication.sentinel_image
+            if name in stores.backed_up(catalog, settings):
+                images[f"stores.{name}.backup"] = store.image.ref  # redis-cli
+                images[f"stores.{name}.backup.uploader"] = versions.REDIS_BACKUP_UPLOADER_IMAGE
+        else:
+            for i, image in enumerate(_images_in(store.model_copy(update={"replication": None}))):
+                images[f"stores.{name}" + (f"[{i}]" if i else "")] = image.ref
         if exporter is not None:
             images[f"stores.{name}.exporter"] = exporter.image  # the monitoring sidecar (boutique:monitoring)
     return images
@@ -372,7 +385,18 @@ def _per_pod(catalog: Catalog, settings: Settings, enabled: list[str]) -> list[t
             pods.append((_pods_at_most(settings, canary.replicas, serving), [service.resources, *proxy]))
     exporter = workloads.store_exporter(settings)
     sidecars = [_resources({"requests": exporter.requests, "limits": exporter.limits})] if exporter else []
-    return pods + [(1, [store.resources, *sidecars, *proxy]) for store in catalog.stores.values()]
+    for name, store in catalog.stores.items():
+        replication = workloads.store_replication(catalog, settings, name)
+        if replication is None:
+            pods.append((1, [store.resources, *sidecars, *proxy]))
+            continue
+        # Redis pods plus one the StatefulSet replaces, and the Sentinels likewise.
+        pods.append((replication.replicas + DRAINING_PODS, [store.resources, *sidecars, *proxy]))
+        sentinel = _resources({"requests": replication.sentinel_requests, "limits": replication.sentinel_limits})
+        pods.append((replication.sentinels + DRAINING_PODS, [sentinel, *proxy]))
+        if name in stores.backed_up(catalog, settings):  # the backup job's pod: snapshot, then upload
+            pods.append((1, [stores.BACKUP_RESOURCES, *proxy]))
+    return pods
 
 
 def quota(catalog: Catalog, settings: Settings, enabled: list[str]) -> dict[str, str]:
@@ -393,10 +417,16 @@ def quota(catalog: Catalog, settings: Settings, enabled: list[str]) -> dict[str,
     hard = {k: _cpu(v * room) if k.endswith("cpu") else _memory(v * room) for k, v in totals.items()}
     hard["pods"] = str(math.ceil(pods * room))
     hard["services.loadbalancers"] = "1" if settings.frontend_exposure == "LoadBalancer" else "0"
-    claims = [s for s in catalog.stores.values()] if settings.redis_persistence else []
-    hard["persistentvolumeclaims"] = str(math.ceil(len(claims) * room))
-    hard["requests.storage"] = _memory(sum(memory_bytes(s.storage) for s in claims) * room)
+    # The operator's replicas always keep their data on claims (one per Redis pod); ours with persistence.
+    claims = [(_claims_of(catalog, settings, n), s.storage) for n, s in catalog.stores.items()]
+    hard["persistentvolumeclaims"] = str(math.ceil(sum(count for count, _ in claims) * room))
+    hard["requests.storage"] = _memory(sum(count * memory_bytes(size) for count, size in claims) * room)
     return hard
+
+
+def _claims_of(catalog: Catalog, settings: Settings, store: str) -> int:
+    replication = workloads.store_replication(catalog, settings, store)
+    return replication.replicas if replication else int(settings.redis_persistence)
 
 
 def container_limits(catalog: Catalog, settings: Settings, enabled: list[str]) -> ContainerLimits:
