@@ -9,7 +9,7 @@ STACKS := dev prod
 K8S_VERSIONS := 1.30.0 1.35.0
 
 .DEFAULT_GOAL := venv
-.PHONY: venv render images test lint actionlint unit renders validate checkov prom-tools promcheck capacity readme clean
+.PHONY: venv render images test lint actionlint unit renders validate checkov prom-tools redis-tools promcheck capacity readme clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +34,7 @@ render: $(BIN)/.installed
 images: $(BIN)/.installed
 	@$(BIN)/python -m boutique images --stack $(STACK)
 
-test: lint actionlint prom-tools unit renders validate checkov promcheck
+test: lint actionlint prom-tools redis-tools unit renders validate checkov promcheck
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
@@ -77,6 +77,18 @@ prom-tools:
 		echo "installing promtool and amtool (apt-get: prometheus, prometheus-alertmanager)"; \
 		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 			--no-install-recommends prometheus prometheus-alertmanager >/dev/null || exit 1; \
+	fi
+
+# redis-server and redis-cli from Debian/Ubuntu (package redis-server) for the restore drill
+# (tests/test_redis_restore_drill.py), installed when missing, like prom-tools.
+redis-tools:
+	@if command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1; then :; else \
+		if [ -n "$(SUDO)" ] && ! command -v sudo >/dev/null 2>&1; then \
+			echo "redis-server missing: install package redis-server as root (no sudo here)"; exit 1; \
+		fi; \
+		echo "installing redis-server and redis-cli (apt-get: redis-server)"; \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends redis-server >/dev/null || exit 1; \
 	fi
 
 # Alert rules (from the rendered PrometheusRules), prometheus-adapter's query as a recording rule,
