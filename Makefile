@@ -104,6 +104,7 @@ promcheck: renders prom-tools
 	done
 	promtool test rules tests/promtool/rules_test.yaml
 	promtool test rules tests/promtool/adapter_test.yaml
+	promtool test rules tests/promtool/redis_test.yaml
 
 # What each stack asks the cluster for (the README's first-deployment table).
 capacity: $(BIN)/.installed

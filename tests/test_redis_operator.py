@@ -104,9 +104,7 @@ def test_network_policies_cover_redis_sentinels_and_the_backup(prod):
     assert ports(sentinels["ingress"]) == {26379}
     assert ports(sentinels["egress"]) == {6379, 26379}
     operator = {"name": "redis-operator"}
-    assert any(
-        f.get("podSelector", {}).get("matchLabels") == operator for r in sentinels["ingress"] for f in r["from"]
-    )
+    assert any(f.get("podSelector", {}).get("matchLabels") == operator for r in sentinels["ingress"] for f in r["from"])
     backup = policy(prod, "redis-cart-backup")
     assert backup["ingress"] == [] and ports(backup["egress"]) == {6379, 443}
 

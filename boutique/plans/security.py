@@ -203,9 +203,14 @@ def mesh_plan(catalog: Catalog, settings: Settings, running: list[str]) -> list[
         return None
     plan = []
     runs, callers_by_callee = set(running), catalog.callers()
+    operated = set(stores.replicated(catalog, settings))
     for name in sorted(running):
         port = catalog.container_port_of(name)
         if port is None:
+            continue
+        if name in operated:
+            callers = [c for c in callers_by_callee.get(name, []) if c in runs]
+            plan += stores.mesh_access(catalog, settings, name, callers)
             continue
         principals = [mesh_principal(settings.namespace, c) for c in callers_by_callee.get(name, []) if c in runs]
         api = catalog.services[name].api if name in catalog.services else None

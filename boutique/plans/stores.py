@@ -10,8 +10,10 @@ import pulumi
 from boutique.inputs.catalog import Catalog, Resources
 from boutique.inputs.settings import Settings
 from boutique.plans import versions, workloads
+from boutique.plans.topology import mesh_principal
 from components import redis_alerts, redis_operator
 from components.kube import standard_labels
+from components.mesh_security import Allow, WorkloadAccess
 from components.network_policies import Peer, Port, Rule, Workload
 from components.platform import REDIS_OPERATOR_NAMESPACE
 from components.redis_backup import BackupTarget, RedisBackupArgs, backup_name
@@ -113,6 +115,26 @@ def network_workloads(
             )
         )
     return planned
+
+
+def mesh_access(catalog: Catalog, settings: Settings, name: str, callers: list[str]) -> list[WorkloadAccess]:
+    """In the mesh, the same flows as the NetworkPolicies by identity: Redis admits its callers,
+    itself (replication), the Sentinels, the operator (its pod has a sidecar) and the backup job on
+    6379; the Sentinels admit each other and the operator on 26379."""
+    ns = settings.namespace
+    operator = mesh_principal(REDIS_OPERATOR_NAMESPACE, "redis-operator")  # the chart's serviceAccountName
+    sentinel = mesh_principal(ns, f"{name}-sentinel")
+    backups = [mesh_principal(ns, backup_name(name))] if name in backed_up(catalog, settings) else []
+    redis_from = [*(mesh_principal(ns, c) for c in callers), mesh_principal(ns, name), sentinel, operator, *backups]
+    return [
+        WorkloadAccess(name, redis_operator.redis_pod_labels(name), redis_operator.REDIS_PORT, [Allow(redis_from)]),
+        WorkloadAccess(
+            redis_operator.sentinel_statefulset(name),
+            redis_operator.sentinel_pod_labels(name),
+            redis_operator.SENTINEL_PORT,
+            [Allow([sentinel, operator])],
+        ),
+    ]
 
 
 def alert_groups(catalog: Catalog, settings: Settings) -> list[dict[str, object]]:
