@@ -28,6 +28,7 @@ from components.kube import (
     resource_requirements,
     service_account,
 )
+from components.microservice import IMAGE_PULL_POLICY
 
 SNAPSHOT_DIR = "/backup"
 SNAPSHOT_FILE = f"{SNAPSHOT_DIR}/dump.rdb"
@@ -218,7 +219,7 @@ class RedisBackup(pulumi.ComponentResource):
         return core.ContainerArgs(
             name=name,
             image=image,
-            image_pull_policy="IfNotPresent",
+            image_pull_policy=IMAGE_PULL_POLICY,
             command=["/bin/sh", "-c", script],
             env=[core.EnvVarArgs(name=k, value=v) for k, v in env.items()],
             resources=resource_requirements(args.requests, args.limits),

@@ -39,12 +39,18 @@ KUBE_STATE_METRICS = {
     "kube_deployment_status_replicas_available",
     "kube_horizontalpodautoscaler_status_current_replicas",
     "kube_horizontalpodautoscaler_spec_max_replicas",
+    "kube_statefulset_status_replicas_ready",
+    "kube_cronjob_created",
+    "kube_cronjob_status_last_successful_time",
 }
 REDIS_EXPORTER = {
     "redis_up",
     "redis_memory_used_bytes",
     "redis_connected_clients",
     "redis_commands_processed_total",
+    "redis_instance_info",
+    "redis_connected_slaves",
+    "redis_master_link_up",
 }
 # The trace collector's own metrics (0.158.0: receiverhelper, exporterhelper, tail_sampling; the
 # Prometheus exporter adds `_total` to counters), and Prometheus's `up` for any target it scrapes.
@@ -57,7 +63,7 @@ OTEL_COLLECTOR = {
 }
 PROMQL_WORDS = {
     "sum", "max", "min", "avg", "by", "without", "rate", "increase", "histogram_quantile", "max_over_time",
-    "absent", "or", "and", "unless", "on", "label_replace",
+    "absent", "or", "and", "unless", "on", "label_replace", "time",
 }  # fmt: skip
 WEBHOOK = "https://hooks.chat.test/services/T000/B000/very-secret-token"
 
@@ -199,7 +205,13 @@ def test_a_prometheus_rule_per_workload_from_the_catalog(dev, prod, catalog):
     """One rule per Deployment and StatefulSet: a canary (frontend-v2) is watched on its own, so a
     bad canary alerts even at a small share of the traffic."""
     for objects in (dev, prod):
-        workloads = objects.kind("Deployment") + objects.kind("StatefulSet")
+        # The operator's StatefulSets are watched by their custom resource's name (RedisReplication).
+        workloads = objects.kind("Deployment") + objects.kind("StatefulSet") + objects.kind("RedisReplication")
+        # A replicated store's and its backup's own groups (components.redis_alerts).
+        workloads += [
+            {"metadata": {"name": f"{r['metadata']['name']}-replication"}} for r in objects.kind("RedisReplication")
+        ]
+        workloads += [c for c in objects.kind("CronJob")]
         shop = objects.run.outputs["namespace"]
         in_shop = {r["metadata"]["name"] for r in objects.kind("PrometheusRule") if r["metadata"]["namespace"] == shop}
         assert in_shop == {f"{w['metadata']['name']}-alerts" for w in workloads}
@@ -511,7 +523,11 @@ def test_stack_outputs_say_how_to_reach_grafana_alertmanager_kibana(dev, prod):
 
 
 def test_every_alert_has_promtool_cases_that_fire_and_stay_quiet(prod):
-    cases = yaml.safe_load((PROJECT_DIR / "tests" / "promtool" / "rules_test.yaml").read_text())["tests"]
+    cases = [
+        case
+        for name in ("rules_test.yaml", "redis_test.yaml")
+        for case in yaml.safe_load((PROJECT_DIR / "tests" / "promtool" / name).read_text())["tests"]
+    ]
     fires, quiet = set(), set()
     for case in cases:
         for check in case["alert_rule_test"]:
