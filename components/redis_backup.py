@@ -103,6 +103,7 @@ class RedisBackupArgs:
     checkov_skips: Mapping[str, str] = field(default_factory=dict)
     image_pull_secrets: Sequence[str] = ()
     deadline_seconds: int = 1800
+    pod_annotations: Mapping[str, str] = field(default_factory=dict)  # e.g. the mesh's, for its sidecar
 
 
 def backup_name(store: str) -> str:
@@ -187,7 +188,9 @@ class RedisBackup(pulumi.ComponentResource):
                         backoff_limit=2,
                         active_deadline_seconds=args.deadline_seconds,
                         template=core.PodTemplateSpecArgs(
-                            metadata=meta.ObjectMetaArgs(labels=pod_labels),
+                            metadata=meta.ObjectMetaArgs(
+                                labels=pod_labels, annotations=dict(args.pod_annotations) or None
+                            ),
                             spec=core.PodSpecArgs(
                                 service_account_name=job,
                                 # The aws CLI reads the web identity token IRSA projects; nothing else.

@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from boutique.inputs.catalog import DIGEST, DNS_LABEL, OverrideTag
+from boutique.inputs.catalog import DIGEST, DNS_LABEL, OverrideTag, Store
 from boutique.inputs.errors import SettingsError, described, format_validation_error, nearest
 from boutique.inputs.mesh_settings import DNS_SUBDOMAIN, HOSTNAME, Canary
 from boutique.inputs.model import Quantity, StrictModel
@@ -201,6 +201,10 @@ class Settings(StrictModel):
     def redis_operator(self) -> bool:
         """The stores are the redis-operator's (replicated, with Sentinels) rather than one pod of ours."""
         return "redis-operator" in self.operators or "redis-operator" in self.cluster_operators
+
+    def operated(self, store: Store) -> bool:
+        """The redis-operator runs this store here: the stack has the operator and the store says how."""
+        return store.replication is not None and self.redis_operator()
 
     def replicas_of(self, service: str) -> int:
         return self.service_replicas.get(service, self.replicas)

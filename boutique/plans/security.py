@@ -102,6 +102,7 @@ def network_plan(catalog: Catalog, settings: Settings, running: list[str]) -> Ne
         [Port(otel_collector.OTLP_PORT)],
         "trace collector",
     )
+    sidecar_metrics = Rule([monitoring], [Port(p) for p in ISTIO_METRICS_PORTS], "sidecar metrics")
     operated = set(stores.replicated(catalog, settings))
     for name in sorted(running):
         port = catalog.container_port_of(name)
@@ -109,7 +110,9 @@ def network_plan(catalog: Catalog, settings: Settings, running: list[str]) -> Ne
         callers = [c for c in callers_by_callee.get(name, []) if c in runs]
         if name in operated:  # pods the redis-operator makes: its labels, its ports
             scrapers = monitoring if settings.monitoring else None
-            plan += stores.network_workloads(catalog, settings, name, callers, scrapers)
+            metrics = [sidecar_metrics] if settings.monitoring and settings.mesh else []
+            spans = [collector] if name in senders else []
+            plan += stores.network_workloads(catalog, settings, name, callers, scrapers, metrics, spans)
             continue
         if callers and port:
             ingress.append(Rule([Peer(selector_labels(c)) for c in callers], [Port(port)], "callers"))
@@ -125,7 +128,7 @@ def network_plan(catalog: Catalog, settings: Settings, running: list[str]) -> Ne
                 ingress.append(Rule(ANYWHERE, [Port(port)], "the load balancer's clients"))
         # Scrapers reach the metrics ports only when the stack is monitored.
         if settings.monitoring and settings.mesh:
-            ingress.append(Rule([monitoring], [Port(p) for p in ISTIO_METRICS_PORTS], "sidecar metrics"))
+            ingress.append(sidecar_metrics)
         if exporter is not None and name in catalog.stores:
             ingress.append(Rule([monitoring], [Port(exporter.port)], "exporter metrics"))
         egress = [
@@ -165,7 +168,14 @@ def tracing_network(catalog: Catalog, settings: Settings, running: list[str]) ->
     scrapers = Peer(namespace=settings.monitoring_namespace)
     collector = Peer(tracing.COLLECTOR_POD_LABELS, here)
     peers = Port(otel_collector.PEERS_PORT)
-    senders = [Peer(selector_labels(s), settings.namespace) for s in tracing.span_senders(catalog, settings, running)]
+    operated = set(stores.replicated(catalog, settings))
+    senders = []
+    for sender in tracing.span_senders(catalog, settings, running):
+        # An operator-run store's pods (Redis, Sentinels, the backup job) carry the operator's labels.
+        pods = (
+            [p for _, p in stores.pods(catalog, settings, sender)] if sender in operated else [selector_labels(sender)]
+        )
+        senders += [Peer(labels, settings.namespace) for labels in pods]
     if settings.mesh and settings.frontend_exposure == "gateway":
         senders.append(Peer(GATEWAY_POD_LABELS, settings.gateway_namespace))
     collector_in = [Rule(senders, [Port(otel_collector.OTLP_PORT)], "span senders")] if senders else []
@@ -395,10 +405,11 @@ def _per_pod(catalog: Catalog, settings: Settings, enabled: list[str]) -> list[t
         if replication is None:
             pods.append((1, [store.resources, *sidecars, *proxy]))
             continue
-        # Redis pods plus one the StatefulSet replaces, and the Sentinels likewise.
-        pods.append((replication.replicas + DRAINING_PODS, [store.resources, *sidecars, *proxy]))
+        # The operator's StatefulSets, like ours, make a pod's successor only once it is gone: no
+        # rolling-update extra. The Redis pods (with the exporter) and the Sentinels.
+        pods.append((replication.replicas, [store.resources, *sidecars, *proxy]))
         sentinel = _resources({"requests": replication.sentinel_requests, "limits": replication.sentinel_limits})
-        pods.append((replication.sentinels + DRAINING_PODS, [sentinel, *proxy]))
+        pods.append((replication.sentinels, [sentinel, *proxy]))
         if name in stores.backed_up(catalog, settings):  # the backup job's pod: snapshot, then upload
             pods.append((1, [stores.BACKUP_RESOURCES, *proxy]))
     return pods

@@ -178,7 +178,7 @@ def _stores(
     for name in stores_plan.backed_up(catalog, settings):
         RedisBackup(
             stores_plan.backup_name(name),
-            stores_plan.backup_args(catalog, settings, name, ns_name),
+            stores_plan.backup_args(catalog, settings, name, ns_name, pulls.names),
             opts=pulumi.ResourceOptions(depends_on=[stores[name].secret, *pulls.resources]),
         )
     return stores

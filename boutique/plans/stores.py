@@ -5,6 +5,8 @@ operator-run pods need, and its replication and backup alerts. `build_stack`, `s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pulumi
 
 from boutique.inputs.catalog import Catalog, Resources
@@ -13,6 +15,7 @@ from boutique.plans import versions, workloads
 from boutique.plans.topology import mesh_principal
 from components import redis_alerts, redis_operator
 from components.kube import standard_labels
+from components.mesh import NATIVE_SIDECAR_ANNOTATION
 from components.mesh_security import Allow, WorkloadAccess
 from components.network_policies import Peer, Port, Rule, Workload
 from components.platform import REDIS_OPERATOR_NAMESPACE
@@ -45,7 +48,13 @@ def backup_pod_labels(name: str) -> dict[str, str]:
     return {"app": backup_name(name)}
 
 
-def backup_args(catalog: Catalog, settings: Settings, name: str, namespace: pulumi.Input[str]) -> RedisBackupArgs:
+def backup_args(
+    catalog: Catalog,
+    settings: Settings,
+    name: str,
+    namespace: pulumi.Input[str],
+    image_pull_secrets: Sequence[str] = (),
+) -> RedisBackupArgs:
     store, backup = catalog.stores[name], settings.redis_backup
     skips = workloads.checkov_skips(catalog, settings, name, {})
     skips["CKV_K8S_43"] = (
@@ -67,16 +76,38 @@ def backup_args(catalog: Catalog, settings: Settings, name: str, namespace: pulu
         requests=BACKUP_RESOURCES.requests.model_dump(),
         limits=BACKUP_RESOURCES.limits.model_dump(),
         checkov_skips=skips,
+        image_pull_secrets=image_pull_secrets,  # the registry credentials every shop pod pulls with
+        # In the mesh the job's pod has a sidecar too: a native one, so the Job still completes.
+        pod_annotations=NATIVE_SIDECAR_ANNOTATION if settings.mesh else {},
     )
 
 
+def pods(catalog: Catalog, settings: Settings, name: str) -> list[tuple[str, dict[str, str]]]:
+    """(workload, pod labels) of every kind of pod an operator-run store has: Redis, the Sentinels
+    and, when backed up, the backup job."""
+    found = [
+        (name, redis_operator.redis_pod_labels(name)),
+        (redis_operator.sentinel_statefulset(name), redis_operator.sentinel_pod_labels(name)),
+    ]
+    if name in backed_up(catalog, settings):
+        found.append((backup_name(name), backup_pod_labels(name)))
+    return found
+
+
 def network_workloads(
-    catalog: Catalog, settings: Settings, name: str, callers: list[str], monitoring: Peer | None
+    catalog: Catalog,
+    settings: Settings,
+    name: str,
+    callers: list[str],
+    monitoring: Peer | None,
+    every_pod_in: Sequence[Rule] = (),
+    every_pod_out: Sequence[Rule] = (),
 ) -> list[Workload]:
     """The NetworkPolicies of an operator-run store: Redis admits its callers, its peers, the
     Sentinels, the operator, the backup job (6379) and scrapers (exporter); Sentinels admit each
     other and the operator (26379) and reach Redis and each other; the backup job reaches a replica
-    and object storage."""
+    and object storage. `every_pod_in`/`every_pod_out`: what each of these pods admits and sends
+    besides, as every other workload of the stack (in the mesh: its sidecar's metrics, its spans)."""
     redis, sentinels = redis_operator.redis_pod_labels(name), redis_operator.sentinel_pod_labels(name)
     redis_port, sentinel_port = Port(redis_operator.REDIS_PORT), Port(redis_operator.SENTINEL_PORT)
     operator = Peer(redis_operator.OPERATOR_POD_LABELS, REDIS_OPERATOR_NAMESPACE)
@@ -90,14 +121,20 @@ def network_workloads(
     if exporter is not None and monitoring is not None:
         redis_in.append(Rule([monitoring], [Port(exporter.port)], "exporter metrics"))
     planned = [
-        Workload(name, redis, redis_in, [Rule([Peer(redis)], [redis_port], "the master (replication)")]),
+        Workload(
+            name,
+            redis,
+            [*redis_in, *every_pod_in],
+            [Rule([Peer(redis)], [redis_port], "the master (replication)"), *every_pod_out],
+        ),
         Workload(
             redis_operator.sentinel_statefulset(name),
             sentinels,
-            [Rule([Peer(sentinels), operator], [sentinel_port], "Sentinels, operator")],
+            [Rule([Peer(sentinels), operator], [sentinel_port], "Sentinels, operator"), *every_pod_in],
             [
                 Rule([Peer(redis)], [redis_port], "Redis (monitoring, failover)"),
                 Rule([Peer(sentinels)], [sentinel_port], "other Sentinels"),
+                *every_pod_out,
             ],
         ),
     ]
@@ -106,11 +143,12 @@ def network_workloads(
             Workload(
                 backup_name(name),
                 backup_pod_labels(name),
-                [],
+                list(every_pod_in),
                 [
                     Rule([Peer(redis)], [redis_port], "a replica"),
                     # Object storage has no fixed addresses: HTTPS anywhere, nothing else.
                     Rule(None, [Port(OBJECT_STORAGE_PORT)], "object storage"),
+                    *every_pod_out,
                 ],
             )
         )

@@ -150,7 +150,7 @@ def store_replication(catalog: Catalog, settings: Settings, name: str) -> redis_
     """How the redis-operator runs the store, from its catalog entry; None where the stack has no
     operator (or the store declares no replication): then it is one pod of ours."""
     replication = catalog.stores[name].replication
-    if replication is None or not settings.redis_operator():
+    if replication is None or not settings.operated(catalog.stores[name]):
         return None
     return redis_operator.Replication(
         replicas=replication.replicas,
