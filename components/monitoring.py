@@ -83,6 +83,8 @@ class MonitoringArgs:
     traces: grafana_dashboard.TraceDatasource | None = None  # Grafana's Jaeger data source; None: no tracing
     # More rule groups, each its own PrometheusRule `<group>-alerts` (a replicated store's, its backups').
     rule_groups: Sequence[Mapping[str, object]] = ()
+    # Workloads with a VerticalPodAutoscaler but no alert group of their own (the operator's Sentinels).
+    more_sized: Sequence[str] = ()
 
 
 def grafana_admin_data(password: pulumi.Input[str]) -> dict[str, pulumi.Input[str]]:
@@ -291,7 +293,7 @@ class Monitoring(pulumi.ComponentResource):
             services,
             stores,
             recommendations=grafana_dashboard.Recommendations(
-                workloads=[w.name for w in args.workloads], metrics=args.recommendation_metrics
+                workloads=[*(w.name for w in args.workloads), *args.more_sized], metrics=args.recommendation_metrics
             )
             if args.recommendation_metrics
             else None,

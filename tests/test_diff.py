@@ -39,7 +39,12 @@ def test_dev_to_prod_lists_what_is_added_removed_and_changed(dev_to_prod, dev, p
         ("VerticalPodAutoscaler", "loadgenerator"),
         ("Secret", "redis-cart-auth"),
         ("Secret", "grafana-admin"),
+        # prod's cart store is the redis-operator's: it makes the StatefulSet and Services itself.
+        ("StatefulSet", "redis-cart"),
+        ("Service", "redis-cart"),
+        ("Service", "redis-cart-metrics"),
     }
+    assert {("RedisReplication", "redis-cart"), ("CronJob", "redis-cart-backup")} <= added
     assert {("ExternalSecret", "redis-cart-auth"), ("Gateway", "boutique-gateway")} <= added
     frontend = changed(dev_to_prod, "Deployment", "frontend")
     assert frontend["spec.replicas"] == (1, diff.ABSENT)  # prod's HPA owns the count

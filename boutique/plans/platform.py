@@ -11,6 +11,7 @@ import pulumi
 from boutique.inputs.catalog import Catalog
 from boutique.inputs.settings import PROJECT, Settings, config_key
 from boutique.plans import scaling, security, stores, topology, tracing, versions, workloads
+from components import redis_operator
 from components.alert_rules import AlertThresholds, WatchedWorkload
 from components.alertmanager_config import Receiver
 from components.crds import CrdOwners
@@ -177,6 +178,7 @@ def monitoring(
             recommendation_metrics=scaling.recommendation_metrics(settings) if chart else {},
             traces=tracing.trace_datasource(settings),
             rule_groups=stores.alert_groups(catalog, settings),
+            more_sized=[redis_operator.sentinel_statefulset(name) for name in stores.replicated(catalog, settings)],
         ),
         crds,
     )
