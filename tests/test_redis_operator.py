@@ -6,8 +6,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from boutique.__main__ import main
 from boutique.cli.render import HELM_RELEASE
+from boutique.inputs.catalog import load_catalog
+from boutique.inputs.errors import CatalogError
+from boutique.inputs.stackconfig import read_stack_config
 from boutique.plans import versions
+from boutique.program import CATALOG_FILE, PROJECT_DIR, settings_from_config
 from components import redis_operator
 from components.redis_backup import SNAPSHOT_SCRIPT, UPLOAD_SCRIPT
 from tests.conftest import container, env_of
@@ -138,3 +145,23 @@ def test_every_value_and_field_exists_at_the_pinned_versions(prod):
     fields = known_keys("redisreplication", "v1beta2")
     assert unknown_keys(flatten_lists(replication(prod)["spec"]), fields) == []
     assert unknown_keys({"notAField": 1, "sentinel": {"quorumz": "2"}}, fields) == ["notAField", "sentinel.quorumz"]
+
+
+def test_an_operated_store_on_another_port_is_refused_naming_the_file_store_and_field(tmp_path, capsys):
+    """The operator always serves Redis on 6379: another port in the catalog is refused where the
+    stack runs the operator (prod), and is fine where the store is ours (dev)."""
+    text = CATALOG_FILE.read_text()
+    assert text.count("    port: 6379\n") == 1
+    path = tmp_path / "services.yaml"
+    path.write_text(text.replace("    port: 6379\n", "    port: 6380\n"))
+    catalog = load_catalog(path)
+    with pytest.raises(CatalogError) as caught:
+        settings_from_config("prod", read_stack_config(PROJECT_DIR, "prod")[0], catalog)
+    message = str(caught.value)
+    assert message.startswith("services.yaml: stores.redis-cart.port: 6380, but Pulumi.prod.yaml runs this store")
+    assert "redis-operator" in message and "set port: 6379" in message and "Traceback" not in message
+    out = tmp_path / "out"
+    assert main(["render", "--stack", "prod", "--out", str(out), "--catalog", str(path)]) == 2
+    assert "stores.redis-cart.port: 6380" in capsys.readouterr().err
+    assert not out.exists()  # nothing written on refusal
+    assert settings_from_config("dev", read_stack_config(PROJECT_DIR, "dev")[0], catalog).redis_operator() is False
