@@ -85,6 +85,8 @@ class MonitoringArgs:
     rule_groups: Sequence[Mapping[str, object]] = ()
     # Workloads with a VerticalPodAutoscaler but no alert group of their own (the operator's Sentinels).
     more_sized: Sequence[str] = ()
+    # Stores the redis-operator replicates: the dashboard's Redis row adds replication, Sentinels, backups.
+    replicated: Sequence[grafana_dashboard.ReplicatedStore] = ()
 
 
 def grafana_admin_data(password: pulumi.Input[str]) -> dict[str, pulumi.Input[str]]:
@@ -298,6 +300,7 @@ class Monitoring(pulumi.ComponentResource):
             if args.recommendation_metrics
             else None,
             traces=args.traces,
+            replicated=args.replicated,
         )
         return core.ConfigMap(
             f"{self._name}-dashboard",

@@ -359,6 +359,40 @@ def test_dashboard_is_grafana_json_with_queries_on_exported_metrics_only(dev, ca
     assert queries >= 10
 
 
+def test_prod_dashboard_shows_replication_sentinels_and_backup_age_from_exported_metrics(prod):
+    """The operator-run store's panels read redis_exporter and kube-state-metrics only: the embedded
+    Sentinels have no exporter, so their StatefulSet's ready pods stand for them."""
+    board = dashboard(prod)
+    panels = {p["title"]: p for p in board["panels"] if p["type"] != "row"}
+    ids = [p["id"] for p in board["panels"]]
+    assert len(ids) == len(set(ids))
+    allowed = ISTIO | KUBE_STATE_METRICS | REDIS_EXPORTER | custom_resource_metrics(prod)
+    read = {}
+    for title, panel in panels.items():
+        for target in panel["targets"]:
+            words = metric_names(target["expr"])
+            assert words <= allowed, words - allowed
+            read.setdefault(title, set()).update(words)
+    (replication,) = [t for t in panels if "replication" in t.lower()]
+    assert {"redis_connected_slaves", "redis_instance_info", "redis_master_link_up"} <= read[replication]
+    (sentinels,) = [t for t in panels if "Sentinel" in t]
+    assert read[sentinels] == {"kube_statefulset_status_replicas_ready"} and "no exporter" in sentinels
+    for replicated in prod.kind("RedisReplication"):
+        expr = panels[sentinels]["targets"][0]["expr"]
+        assert f"{replicated['metadata']['name']}-s" in expr
+    (backup,) = [t for t in panels if "Backup" in t]
+    assert read[backup] == {"kube_cronjob_status_last_successful_time"}
+    assert all(c["metadata"]["name"] in panels[backup]["targets"][0]["expr"] for c in prod.kind("CronJob"))
+    # Nothing overlaps: each panel's grid cell is its own.
+    cells = set()
+    for panel in board["panels"]:
+        grid = panel["gridPos"]
+        for y in range(grid["y"], grid["y"] + grid["h"]):
+            for x in range(grid["x"], grid["x"] + grid["w"]):
+                assert (x, y) not in cells, panel["title"]
+                cells.add((x, y))
+
+
 def secret_run(stack: str, receivers: dict) -> tuple:
     config, secret_keys = read_stack_config(PROJECT_DIR, stack)
     config["boutique:alertReceivers"] = json.dumps(receivers)

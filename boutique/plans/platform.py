@@ -179,6 +179,7 @@ def monitoring(
             traces=tracing.trace_datasource(settings),
             rule_groups=stores.alert_groups(catalog, settings),
             more_sized=[redis_operator.sentinel_statefulset(name) for name in stores.replicated(catalog, settings)],
+            replicated=stores.dashboard_stores(catalog, settings),
         ),
         crds,
     )

@@ -14,6 +14,7 @@ from boutique.inputs.settings import Settings
 from boutique.plans import versions, workloads
 from boutique.plans.topology import mesh_principal
 from components import redis_alerts, redis_operator
+from components.grafana_dashboard import ReplicatedStore
 from components.kube import standard_labels
 from components.mesh import NATIVE_SIDECAR_ANNOTATION
 from components.mesh_security import Allow, WorkloadAccess
@@ -187,3 +188,15 @@ def alert_groups(catalog: Catalog, settings: Settings) -> list[dict[str, object]
             redis_alerts.backup_group(backup_name(name), name, settings.namespace, settings.redis_backup.max_age_hours)
         )
     return groups
+
+
+def dashboard_stores(catalog: Catalog, settings: Settings) -> list[ReplicatedStore]:
+    """What the dashboard's Redis row shows of each replicated store: its Sentinels and their quorum, its backup."""
+    found = []
+    for name in replicated(catalog, settings):
+        replication = workloads.store_replication(catalog, settings, name)
+        assert replication is not None
+        backup = backup_name(name) if name in backed_up(catalog, settings) else ""
+        sentinels = redis_operator.sentinel_statefulset(name)
+        found.append(ReplicatedStore(name, sentinels, redis_operator.quorum(replication.sentinels), backup))
+    return found
