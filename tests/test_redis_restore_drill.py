@@ -7,6 +7,8 @@ Every server runs on loopback on a free port, in a temporary directory, and is s
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import shutil
 import socket
@@ -17,7 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from boutique.program import PROJECT_DIR
 from components.redis_backup import RESTORE_SCRIPT, SNAPSHOT_SCRIPT
+from tools import redis_restore_script
 
 PASSWORD = "drill-password"
 pytestmark = pytest.mark.skipif(
@@ -133,3 +137,17 @@ def test_a_replica_snapshot_restores_every_cart(tmp_path: Path, servers: list[Se
     for user, cart in carts.items():
         assert fresh.cli("--no-raw", "hgetall", user) == master.cli("--no-raw", "hgetall", user)
         assert fresh.cli("hget", user, "cart").removesuffix(b"\n") == cart
+
+
+def test_the_runbook_copies_the_drills_restore_script_and_names_the_master_from_status():
+    """The README's restore runs `RESTORE_SCRIPT` as printed by the tool, in the pod the operator
+    reports as master (never a fixed pod name)."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert redis_restore_script.main() == 0
+    assert out.getvalue() == RESTORE_SCRIPT
+    readme = (PROJECT_DIR / "README.md").read_text()
+    restore = readme[readme.index("**Restore**") : readme.index("## Observability")]
+    assert "venv/bin/python -m tools.redis_restore_script > restore.sh" in restore
+    assert "jsonpath='{.status.masterNode}'" in restore and "redis-cart-0:" not in restore
+    assert 'exec "$MASTER"' in restore and "sh /tmp/restore.sh" in restore
