@@ -101,19 +101,33 @@ def ports(rules: list[dict[str, Any]]) -> set[int]:
     return {p["port"] for r in rules for p in r["ports"]}
 
 
+# prod runs in the mesh, monitored and traced: like every pod there, the operator's pods admit the
+# scrapers of their sidecar's metrics and send their proxy's spans to the collector.
+SIDECAR_METRICS = {15020, 15090}
+SPANS = 4317
+
+
 def test_network_policies_cover_redis_sentinels_and_the_backup(prod):
     redis = policy(prod, STORE)
     assert redis["podSelector"]["matchLabels"] == redis_operator.redis_pod_labels(STORE)
-    assert ports(redis["ingress"]) == {6379, 9121}
+    assert ports(redis["ingress"]) == {6379, 9121} | SIDECAR_METRICS
+    assert ports(redis["egress"]) == {6379, SPANS}
     callers = [r for r in redis["ingress"] if {"podSelector": {"matchLabels": {"app": "cartservice"}}} in r["from"]]
     assert callers and ports(callers) == {6379}
     sentinels = policy(prod, redis_operator.sentinel_statefulset(STORE))
-    assert ports(sentinels["ingress"]) == {26379}
-    assert ports(sentinels["egress"]) == {6379, 26379}
+    assert ports(sentinels["ingress"]) == {26379} | SIDECAR_METRICS
+    assert ports(sentinels["egress"]) == {6379, 26379, SPANS}
     operator = {"name": "redis-operator"}
     assert any(f.get("podSelector", {}).get("matchLabels") == operator for r in sentinels["ingress"] for f in r["from"])
     backup = policy(prod, "redis-cart-backup")
-    assert backup["ingress"] == [] and ports(backup["egress"]) == {6379, 443}
+    assert ports(backup["ingress"]) == SIDECAR_METRICS and ports(backup["egress"]) == {6379, 443, SPANS}
+    for workload in (redis, sentinels, backup):  # the sidecar's metrics: the monitoring namespace only
+        (metrics,) = [r for r in workload["ingress"] if ports([r]) == SIDECAR_METRICS]
+        (peer,) = metrics["from"]
+        assert peer == {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    # A Job's pod with a classic sidecar never completes: the backup's proxy runs as a native one.
+    template = prod.get("CronJob", "redis-cart-backup")["spec"]["jobTemplate"]["spec"]["template"]
+    assert template["metadata"]["annotations"] == {"sidecar.istio.io/nativeSidecar": "true"}
 
 
 def test_backup_cronjob_runs_the_shared_scripts_restricted_as_its_own_identity(prod):
