@@ -19,7 +19,7 @@ UV_COMPILE = $(BIN)/uv pip compile --universal --python-version 3.11 --generate-
 PIP_LOCKED := pip install --quiet --require-hashes --no-deps
 
 .DEFAULT_GOAL := venv
-.PHONY: venv lock render images verify deployer-rbac test lint actionlint unit renders validate checkov prom-tools promcheck capacity readme clean
+.PHONY: venv lock render images verify deployer-rbac test lint actionlint unit renders validate checkov prom-tools redis-tools promcheck capacity readme clean
 
 $(BIN)/.installed: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -58,7 +58,7 @@ verify: $(BIN)/.installed
 deployer-rbac: $(BIN)/.installed
 	$(BIN)/python -m boutique deployer-rbac --stack $(STACK) --out build/rbac/$(STACK)
 
-test: lint actionlint prom-tools unit renders validate checkov promcheck
+test: lint actionlint prom-tools redis-tools unit renders validate checkov promcheck
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
@@ -98,6 +98,18 @@ AMTOOL := $(TOOLS_BIN)/amtool
 prom-tools:
 	@tools/prom_tools.sh $(TOOLS_BIN)
 
+# redis-server and redis-cli from Debian/Ubuntu (package redis-server) for the restore drill
+# (tests/test_redis_restore_drill.py), installed when missing, like prom-tools.
+redis-tools:
+	@if command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1; then :; else \
+		if [ -n "$(SUDO)" ] && ! command -v sudo >/dev/null 2>&1; then \
+			echo "redis-server missing: install package redis-server as root (no sudo here)"; exit 1; \
+		fi; \
+		echo "installing redis-server and redis-cli (apt-get: redis-server)"; \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends redis-server >/dev/null || exit 1; \
+	fi
+
 # Alert rules (from the rendered PrometheusRules), prometheus-adapter's query as a recording rule,
 # and the Alertmanager configuration the program produces: promtool check/test rules, amtool
 # check-config. The unit tests are written for prod; the SLO alerts' are generated from the catalog
@@ -115,6 +127,7 @@ promcheck: renders prom-tools
 	done
 	$(PROMTOOL) test rules tests/promtool/rules_test.yaml
 	$(PROMTOOL) test rules tests/promtool/adapter_test.yaml
+	$(PROMTOOL) test rules tests/promtool/redis_test.yaml
 
 # What each stack asks the cluster for (the README's first-deployment table).
 capacity: $(BIN)/.installed

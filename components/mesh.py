@@ -25,6 +25,10 @@ ISTIO_NETWORKING = "networking.istio.io/v1"
 # Probes from the kubelet carry no Istio certificate; the sidecar answers them for the app.
 REWRITE_PROBES_ANNOTATION = {"sidecar.istio.io/rewriteAppHTTPProbers": "true"}
 INJECTION_LABEL = {"istio-injection": "enabled"}
+# A Job's pod ends when its containers do; a classic sidecar never does, so the Job would never
+# complete. As a native sidecar (an init container that keeps running) the kubelet stops the proxy
+# once the job's containers have exited, whatever Istio's cluster-wide default.
+NATIVE_SIDECAR_ANNOTATION = {"sidecar.istio.io/nativeSidecar": "true"}
 # The pod's own ProxyConfig (JSON), laid over the mesh's defaults.
 PROXY_CONFIG_ANNOTATION = "proxy.istio.io/config"
 

@@ -39,7 +39,12 @@ def test_dev_to_prod_lists_what_is_added_removed_and_changed(dev_to_prod, dev, p
         ("VerticalPodAutoscaler", "loadgenerator"),
         ("Secret", "redis-cart-auth"),
         ("Secret", "grafana-admin"),
+        # prod's cart store is the redis-operator's: it makes the StatefulSet and Services itself.
+        ("StatefulSet", "redis-cart"),
+        ("Service", "redis-cart"),
+        ("Service", "redis-cart-metrics"),
     }
+    assert {("RedisReplication", "redis-cart"), ("CronJob", "redis-cart-backup")} <= added
     assert {("ExternalSecret", "redis-cart-auth"), ("Gateway", "boutique-gateway")} <= added
     frontend = changed(dev_to_prod, "Deployment", "frontend")
     assert frontend["spec.replicas"] == (1, diff.ABSENT)  # prod's HPA owns the count
@@ -154,6 +159,16 @@ def test_one_inserted_policy_rule_is_one_added_item_matched_by_its_peers():
     gateway = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "gw"}}, **peer("g")}
     assert fielddiff.peers_text([gateway]) == "pods app=g in namespace gw"
     assert fielddiff.identity({"ports": [{"port": 1}]}, "ingress") == ("peers", "from anywhere")
+
+
+def test_a_rule_with_many_peers_is_labelled_short_in_every_path():
+    """Each field of an added rule repeats the rule's label: a long list of peers is cut, not printed per line."""
+    many = [peer(f"workload-number-{i}-with-a-long-name") for i in range(8)]
+    rule = {"from": many, "ports": [{"port": 6379, "protocol": "TCP"}]}
+    found = paths({"ingress": []}, {"ingress": [rule]})
+    assert found and all(len(path) < fielddiff.FOLD_AT + 30 for path in found), list(found)
+    # Still one rule, matched by its (cut) peers on both sides.
+    assert paths({"ingress": [rule]}, {"ingress": [rule]}) == {}
 
 
 def test_alert_rules_ports_and_spread_constraints_are_matched_by_what_they_are():

@@ -68,8 +68,14 @@ def test_capacity_counts_the_workloads_and_volumes_the_stack_config_asks_for(dev
     elasticsearch = rows["Elasticsearch"]
     assert elasticsearch.pods == str(settings.elasticsearch_nodes)
     assert elasticsearch.cpu == settings.elasticsearch_nodes * cpu_cores(settings.elasticsearch_cpu)
+    # A store the redis-operator runs has a claim per Redis pod; one of ours, one with redisPersistence.
+    claims = {
+        name: store.replication.replicas if settings.operated(store) else int(settings.redis_persistence)
+        for name, store in catalog.stores.items()
+    }
+    assert any(settings.operated(s) for s in catalog.stores.values())  # prod's stores are replicated
     volumes = (
-        sum(memory_bytes(s.storage) for s in catalog.stores.values())  # redisPersistence
+        sum(claims[name] * memory_bytes(s.storage) for name, s in catalog.stores.items())
         + memory_bytes(settings.prometheus_storage)
         + settings.elasticsearch_nodes * memory_bytes(settings.elasticsearch_storage)
     )

@@ -38,12 +38,18 @@ KUBE_STATE_METRICS = {
     "kube_deployment_status_replicas_available",
     "kube_horizontalpodautoscaler_status_current_replicas",
     "kube_horizontalpodautoscaler_spec_max_replicas",
+    "kube_statefulset_status_replicas_ready",
+    "kube_cronjob_created",
+    "kube_cronjob_status_last_successful_time",
 }
 REDIS_EXPORTER = {
     "redis_up",
     "redis_memory_used_bytes",
     "redis_connected_clients",
     "redis_commands_processed_total",
+    "redis_instance_info",
+    "redis_connected_slaves",
+    "redis_master_link_up",
 }
 # The trace collector's own metrics (0.158.0: receiverhelper, exporterhelper, tail_sampling; the
 # Prometheus exporter adds `_total` to counters), and Prometheus's `up` for any target it scrapes.
@@ -56,7 +62,7 @@ OTEL_COLLECTOR = {
 }
 PROMQL_WORDS = {
     "sum", "max", "min", "avg", "by", "without", "rate", "increase", "histogram_quantile", "max_over_time",
-    "absent", "or", "and", "unless", "on", "label_replace",
+    "absent", "or", "and", "unless", "on", "label_replace", "time",
 }  # fmt: skip
 WEBHOOK = "https://hooks.chat.test/services/T000/B000/very-secret-token"
 
@@ -210,7 +216,13 @@ def test_a_prometheus_rule_per_workload_from_the_catalog(dev, prod, catalog):
     """One rule per Deployment and StatefulSet: a canary (frontend-v2) is watched on its own, so a
     bad canary alerts even at a small share of the traffic."""
     for objects in (dev, prod):
-        workloads = objects.kind("Deployment") + objects.kind("StatefulSet")
+        # The operator's StatefulSets are watched by their custom resource's name (RedisReplication).
+        workloads = objects.kind("Deployment") + objects.kind("StatefulSet") + objects.kind("RedisReplication")
+        # A replicated store's and its backup's own groups (components.redis_alerts).
+        workloads += [
+            {"metadata": {"name": f"{r['metadata']['name']}-replication"}} for r in objects.kind("RedisReplication")
+        ]
+        workloads += [c for c in objects.kind("CronJob")]
         shop = objects.run.outputs["namespace"]
         in_shop = {
             r["metadata"]["name"]
@@ -385,6 +397,40 @@ def test_dashboard_is_grafana_json_with_queries_on_exported_metrics_only(dev, ca
     assert queries >= 10
 
 
+def test_prod_dashboard_shows_replication_sentinels_and_backup_age_from_exported_metrics(prod):
+    """The operator-run store's panels read redis_exporter and kube-state-metrics only: the embedded
+    Sentinels have no exporter, so their StatefulSet's ready pods stand for them."""
+    board = dashboard(prod)
+    panels = {p["title"]: p for p in board["panels"] if p["type"] != "row"}
+    ids = [p["id"] for p in board["panels"]]
+    assert len(ids) == len(set(ids))
+    allowed = ISTIO | KUBE_STATE_METRICS | REDIS_EXPORTER | custom_resource_metrics(prod)
+    read = {}
+    for title, panel in panels.items():
+        for target in panel["targets"]:
+            words = metric_names(target["expr"])
+            assert words <= allowed, words - allowed
+            read.setdefault(title, set()).update(words)
+    (replication,) = [t for t in panels if "replication" in t.lower()]
+    assert {"redis_connected_slaves", "redis_instance_info", "redis_master_link_up"} <= read[replication]
+    (sentinels,) = [t for t in panels if "Sentinel" in t]
+    assert read[sentinels] == {"kube_statefulset_status_replicas_ready"} and "no exporter" in sentinels
+    for replicated in prod.kind("RedisReplication"):
+        expr = panels[sentinels]["targets"][0]["expr"]
+        assert f"{replicated['metadata']['name']}-s" in expr
+    (backup,) = [t for t in panels if "Backup" in t]
+    assert read[backup] == {"kube_cronjob_status_last_successful_time"}
+    assert all(c["metadata"]["name"] in panels[backup]["targets"][0]["expr"] for c in prod.kind("CronJob"))
+    # Nothing overlaps: each panel's grid cell is its own.
+    cells = set()
+    for panel in board["panels"]:
+        grid = panel["gridPos"]
+        for y in range(grid["y"], grid["y"] + grid["h"]):
+            for x in range(grid["x"], grid["x"] + grid["w"]):
+                assert (x, y) not in cells, panel["title"]
+                cells.add((x, y))
+
+
 def secret_run(stack: str, receivers: dict) -> tuple:
     config, secret_keys = read_stack_config(PROJECT_DIR, stack)
     config["boutique:alertReceivers"] = json.dumps(receivers)
@@ -550,7 +596,11 @@ def test_stack_outputs_say_how_to_reach_grafana_alertmanager_kibana(dev, prod):
 
 
 def test_every_alert_has_promtool_cases_that_fire_and_stay_quiet(prod):
-    cases = yaml.safe_load((PROJECT_DIR / "tests" / "promtool" / "rules_test.yaml").read_text())["tests"]
+    cases = [
+        case
+        for name in ("rules_test.yaml", "redis_test.yaml")
+        for case in yaml.safe_load((PROJECT_DIR / "tests" / "promtool" / name).read_text())["tests"]
+    ]
     fires, quiet = set(), set()
     for case in cases:
         for check in case["alert_rule_test"]:

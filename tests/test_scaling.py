@@ -15,6 +15,7 @@ from boutique.inputs.errors import CatalogError, SettingsError
 from boutique.inputs.stackconfig import read_stack_config
 from boutique.plans import scaling
 from boutique.program import CATALOG_FILE, PROJECT_DIR, settings_from_config
+from components import redis_operator
 from tests.conftest import Objects, run_stack
 from tests.security_stacks import PLAIN_LOAD_BALANCER, variant
 from tools.prom_files import adapter_rule_groups
@@ -53,6 +54,18 @@ def app_resources(objects: Objects, hpa: dict) -> set[str]:
     found = [m["containerResource"] for m in metrics if m["type"] == "ContainerResource"]
     assert found and {m["container"] for m in found} == {app}
     return {m["name"] for m in found}
+
+
+def operator_statefulsets(objects: Objects) -> set[tuple[str, str]]:
+    """The StatefulSets the redis-operator makes from each RedisReplication: Redis, named after it,
+    and its Sentinels."""
+    found = set()
+    for replication in objects.kind("RedisReplication"):
+        name = replication["metadata"]["name"]
+        found.add(("StatefulSet", name))
+        if "sentinel" in replication["spec"]:
+            found.add(("StatefulSet", redis_operator.sentinel_statefulset(name)))
+    return found
 
 
 def test_prod_autoscalers_scale_on_the_app_containers_use_and_the_request_rate_the_adapter_serves(prod, catalog):
@@ -132,7 +145,8 @@ def test_every_workload_has_a_recommendation_only_vpa_waiting_for_its_crd(stack,
     objects = request.getfixturevalue(stack)
     vpas = objects.kind("VerticalPodAutoscaler")
     targets = {(v["spec"]["targetRef"]["kind"], v["spec"]["targetRef"]["name"]) for v in vpas}
-    assert targets == {(w["kind"], w["metadata"]["name"]) for w in workloads(objects)}
+    assert targets == {(w["kind"], w["metadata"]["name"]) for w in workloads(objects)} | operator_statefulsets(objects)
+    assert stack == "dev" or operator_statefulsets(objects)  # prod's store is the operator's
     for vpa in vpas:
         assert vpa["apiVersion"] == "autoscaling.k8s.io/v1"
         assert vpa["spec"]["updatePolicy"] == {"updateMode": "Off"}

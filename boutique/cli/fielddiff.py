@@ -122,7 +122,7 @@ def _list_changes(before: list, after: list, path: str, renames: Mapping[str, st
                 yield from changes(item, new_by_id[key], f"{path}[{key[1]}]", renames)
             elif key in moved:
                 # The same rule with other peers: the peers added or removed, not a new rule.
-                yield from changes(item, new_by_id[moved[key]], f"{path}[{_rule_text(item)}]", renames)
+                yield from changes(item, new_by_id[moved[key]], f"{path}[{_label(_rule_text(item))}]", renames)
             else:
                 yield from changes(item, ABSENT, f"{path}[{key[1]}]", renames)
         for key, item in new_by_id.items():
@@ -191,9 +191,9 @@ def identity(item: Any, field: str = "") -> tuple[str, str] | None:
     if field in ("ingress", "egress") and set(item) <= {"from", "to", "ports"}:
         # A NetworkPolicy rule is whom it admits: its peers (none: anywhere).
         direction = "from" if field == "ingress" else "to"
-        return ("peers", f"{direction} {peers_text(item.get(direction))}")
+        return ("peers", _label(f"{direction} {peers_text(item.get(direction))}"))
     if field == "rules" and "from" in item:
-        return ("peers", f"from {peers_text(item['from'])}")  # an Istio AuthorizationPolicy rule
+        return ("peers", _label(f"from {peers_text(item['from'])}"))  # an Istio AuthorizationPolicy rule
     for key in ("alert", "record"):
         if isinstance(item.get(key), str):
             return (key, item[key])
@@ -203,6 +203,12 @@ def identity(item: Any, field: str = "") -> tuple[str, str] | None:
     if isinstance(item.get("topologyKey"), str):
         return ("topologyKey", item["topologyKey"])
     return None
+
+
+def _label(text: str) -> str:
+    """A list item's label in a path, at most FOLD_AT characters: every change inside the item repeats
+    it. Two labels cut to the same text make their list compared by value instead."""
+    return text if len(text) <= FOLD_AT else f"{text[: FOLD_AT - 3]}..."
 
 
 def peers_text(peers: Any) -> str:

@@ -185,7 +185,6 @@ def run_program(
     return run
 
 
-
 def run_stack(stack: str, catalog_path: Path = CATALOG_FILE) -> Run:
     """The program as `pulumi up -s <stack>` runs it, under mocks.
 
@@ -196,6 +195,7 @@ def run_stack(stack: str, catalog_path: Path = CATALOG_FILE) -> Run:
     config, secret_keys = read_stack_config(PROJECT_DIR, stack)
     settings_from_config(stack, config, catalog, secret_keys)
     return run_program(lambda: run(catalog_path), stack, config, secret_keys)
+
 
 @contextmanager
 def _no_source_positions() -> Iterator[None]:

@@ -325,6 +325,24 @@ class Service(StrictModel):
         return self
 
 
+class StoreReplication(StrictModel):
+    """How the store runs where the stack has the redis-operator: `replicas` Redis pods (one master)
+    and `sentinels` Sentinels (an odd number, so a majority always exists). The operator's own
+    images: its entrypoints build the config the operator describes."""
+
+    replicas: Annotated[int, Field(ge=2, le=9)] = 3
+    sentinels: Annotated[int, Field(ge=3, le=9)] = 3
+    image: Image
+    sentinel_image: Image
+    sentinel_resources: Resources
+
+    @model_validator(mode="after")
+    def _odd(self) -> StoreReplication:
+        if self.sentinels % 2 == 0:
+            raise ValueError(f"sentinels: {self.sentinels} is even; an odd number keeps a majority after a split")
+        return self
+
+
 class Store(StrictModel):
     engine: Literal["redis"]
     description: str
@@ -334,6 +352,7 @@ class Store(StrictModel):
     resources: Resources
     shutdown: Shutdown = Shutdown()
     checkov_skips: dict[CheckId, Reason] = {}
+    replication: StoreReplication | None = None  # with the redis-operator; None: never replicated
 
     @property
     def grace_period_seconds(self) -> int:

@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from boutique.inputs.catalog import DIGEST, DNS_LABEL, OverrideTag
+from boutique.inputs.catalog import DIGEST, DNS_LABEL, OverrideTag, Store
 from boutique.inputs.cluster import ClusterSettings
 from boutique.inputs.errors import SettingsError, described, format_validation_error, nearest
 from boutique.inputs.mesh_settings import DNS_SUBDOMAIN, HOSTNAME, Canary
@@ -37,6 +37,7 @@ from boutique.inputs.security_settings import (
     check_registries,
     parse,
 )
+from boutique.inputs.store_settings import RedisBackupSettings
 from boutique.inputs.supply_chain_settings import Namespace, RegistryAuth, SecretName
 from boutique.inputs.tracing_settings import TracingSettings
 
@@ -58,7 +59,7 @@ NODEPORT_REFUSED = (
 # --- platform operators, monitoring, logging ---
 Operator = Literal[
     "gateway-api", "istio", "cert-manager", "external-secrets", "kube-prometheus-stack", "eck-operator", "fluentd",
-    "prometheus-adapter", "vertical-pod-autoscaler",
+    "prometheus-adapter", "vertical-pod-autoscaler", "redis-operator",
 ]  # fmt: skip
 LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
 PROMETHEUS_DURATION = described(
@@ -100,6 +101,7 @@ class Settings(StrictModel):
     autoscaling_memory_percent: Percent = 80
     redis_persistence: bool = False
     redis_storage_class: str = ""  # empty: the cluster's default StorageClass
+    redis_backup: RedisBackupSettings = RedisBackupSettings()  # snapshots of a replica to object storage
     scaling: ScalingSettings = ScalingSettings()  # request rate, behavior, right-sizing
 
     # --- the mesh and the way in (Istio, canaries, Gateway API) ---
@@ -198,6 +200,14 @@ class Settings(StrictModel):
                 )
         return self
 
+    def redis_operator(self) -> bool:
+        """The stores are the redis-operator's (replicated, with Sentinels) rather than one pod of ours."""
+        return "redis-operator" in self.operators or "redis-operator" in self.cluster_operators
+
+    def operated(self, store: Store) -> bool:
+        """The redis-operator runs this store here: the stack has the operator and the store says how."""
+        return store.replication is not None and self.redis_operator()
+
     def replicas_of(self, service: str) -> int:
         return self.service_replicas.get(service, self.replicas)
 
@@ -275,6 +285,8 @@ def operators_needed(settings: Settings) -> dict[str, list[str]]:
         # In the mesh the autoscalers also scale on request rate, which prometheus-adapter serves.
         "autoscaling": (settings.autoscaling and settings.mesh, ["prometheus-adapter"]),
         "scaling.recommendations": (settings.scaling.recommendations, ["vertical-pod-autoscaler"]),
+        # Backups read a replica: only the operator's replicated store has one.
+        "redisBackup.enabled": (settings.redis_backup.enabled, ["redis-operator"]),
     }
     return {key: operators for key, (on, operators) in needs.items() if on}
 

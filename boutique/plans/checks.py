@@ -19,6 +19,7 @@ from boutique.plans import scaling, workloads
 from boutique.plans.security import allowed_registries, registry_of, stack_images
 from boutique.plans.supply_chain import check_registry_auth_is_secret, check_supply_chain
 from boutique.plans.topology import cluster_issuer_name
+from components import redis_operator
 
 
 def check_inputs(
@@ -43,6 +44,7 @@ def check_inputs(
             attempt(_check_known_service, file_name, catalog, key, service)
     attempt(_check_mesh, file_name, settings, catalog)
     attempt(_check_mesh_api, file_name, settings, catalog)
+    attempt(_check_operated_stores, file_name, settings, catalog)
     attempt(check_operators, file_name, settings)
     attempt(scaling.check_scaling, file_name, settings)
     attempt(check_supply_chain, file_name, catalog, settings)
@@ -178,6 +180,19 @@ def _check_mesh_api(file_name: str, settings: Settings, catalog: Catalog) -> Non
             f"{where}: missing; {file_name} runs the Istio mesh ({PROJECT}:mesh), where a service's "
             f"AuthorizationPolicy allows only the requests its api lists; {add}"
         )
+
+
+def _check_operated_stores(file_name: str, settings: Settings, catalog: Catalog) -> None:
+    """A store the redis-operator runs listens where the operator puts it: 6379, not a setting of its
+    API. Another port in the catalog would send callers, NetworkPolicies and alerts to the wrong port."""
+    for name, store in catalog.stores.items():
+        if settings.operated(store) and store.port != redis_operator.REDIS_PORT:
+            raise CatalogError(
+                f"{catalog.file_name}: stores.{name}.port: {store.port}, but {file_name} runs this store "
+                f"through the redis-operator ({PROJECT}:operators or clusterOperators lists redis-operator), "
+                f"which always serves Redis on {redis_operator.REDIS_PORT}; set port: {redis_operator.REDIS_PORT}, "
+                f"or remove stores.{name}.replication to keep the single Redis of ours"
+            )
 
 
 def api_example(catalog: Catalog, name: str) -> str | None:

@@ -12,7 +12,8 @@ from boutique.inputs.catalog import KILL_MARGIN_SECONDS, Catalog
 from boutique.inputs.mesh_settings import Canary as CanaryConfig
 from boutique.inputs.settings import Settings
 from boutique.plans import tracing, workloads
-from boutique.plans.topology import ISTIO_NAMESPACE, cluster_issuer_name
+from boutique.plans.topology import CLUSTER_DOMAIN, ISTIO_NAMESPACE, cluster_issuer_name
+from components import redis_operator
 from components.canary import CanaryRouting, traffic_rules
 from components.gateway import HttpsGatewayArgs
 from components.kube import STABLE_TRACK, ownership_labels, pod_security_labels
@@ -111,8 +112,22 @@ def mesh_service_args(catalog: Catalog, settings: Settings, name: str, namespace
         timeout=policy.get("timeout"),
         canary=Canary(version=canary.version, routing=routing_of(canary)) if canary else None,
         control_plane_namespace=ISTIO_NAMESPACE,
-        extra_egress_hosts=tracing.sidecar_egress_hosts(settings),
+        extra_egress_hosts=[*tracing.sidecar_egress_hosts(settings), *_store_egress_hosts(catalog, settings, name)],
     )
+
+
+def _store_egress_hosts(catalog: Catalog, settings: Settings, name: str) -> list[str]:
+    """Hosts of the redis-operator's Services: a caller writes to `<store>-master`, and the Redis
+    pods replicate through the headless Service (the catalog's graph names only `<store>`)."""
+    service = catalog.services.get(name)
+    targets = [t for t in service.calls.values() if t in catalog.stores] if service else [name]
+    hosts = []
+    for store in targets:
+        if workloads.store_replication(catalog, settings, store) is None:
+            continue
+        names = [redis_operator.master_service(store)] if service else [redis_operator.headless_service(store)]
+        hosts += [f"./{host}.{settings.namespace}.svc.{CLUSTER_DOMAIN}" for host in names]
+    return hosts
 
 
 def gateway_class(settings: Settings) -> str:

@@ -16,6 +16,7 @@ from boutique.inputs.scaling_settings import ScalingRules as RulesConfig
 from boutique.inputs.settings import PROJECT, Settings, config_key
 from boutique.plans import versions
 from boutique.plans.topology import ISTIO_REQUESTS, REQUEST_RATE_METRIC
+from components import redis_operator
 from components.autoscaling import (
     AutoscalingSupportArgs,
     MetricsAdapter,
@@ -132,15 +133,22 @@ def prometheus_url(settings: Settings) -> str:
 
 
 def sized_workloads(catalog: Catalog, settings: Settings, running: list[str]) -> list[SizedWorkload]:
-    """Every workload the stack runs: each service's Deployment and its canary's, each store's StatefulSet."""
+    """Every workload the stack runs: each service's Deployment and its canary's, each store's
+    StatefulSet (the redis-operator's too: it names the Redis one after the store, and adds the
+    Sentinels' `<store>-s`)."""
     sized = []
     for name in running:
         canary = settings.canaries.get(name)
         for version in [STABLE_TRACK, *([canary.version] if canary else [])]:
             labels = {"app": name, **ownership_labels(catalog.part_of)}
             sized.append(SizedWorkload("Deployment", workload_name(name, version), labels))
-    for name in catalog.stores:
+    for name, store in catalog.stores.items():
         sized.append(SizedWorkload("StatefulSet", name, {"app": name, **ownership_labels(catalog.part_of)}))
+        if settings.operated(store):
+            sentinels = redis_operator.sentinel_statefulset(name)
+            sized.append(
+                SizedWorkload("StatefulSet", sentinels, {"app": sentinels, **ownership_labels(catalog.part_of)})
+            )
     return sized
 
 

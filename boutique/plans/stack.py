@@ -11,6 +11,7 @@ from boutique.inputs.catalog import Catalog
 from boutique.inputs.settings import Settings
 from boutique.plans import mesh as meshplan
 from boutique.plans import platform, scaling, security, slo, supply_chain, tracing, workloads
+from boutique.plans import stores as stores_plan
 from boutique.plans.topology import FRONTEND, GATEWAY_NAME
 from components.autoscaling import AutoscalingSupport
 from components.cluster_provider import cluster_provider, use_for_every_resource
@@ -21,6 +22,7 @@ from components.log_pipeline import LogPipeline
 from components.mesh import MeshService
 from components.mesh_tracing import MeshTracing
 from components.microservice import MicroService, MicroServiceArgs
+from components.redis_backup import RedisBackup
 from components.redis_store import RedisStore, RedisStoreArgs, auth_secret_name
 from components.runtime_security import RuntimeSecurity
 from components.secure_policy_bundle import SecurePolicyBundle
@@ -177,9 +179,16 @@ def _stores(
                 password_source=secrets.get(auth_secret_name(name)),
                 exporter=exporter,
                 image_pull_secrets=pulls.names,
+                replication=workloads.store_replication(catalog, settings, name),
             ),
             crds,
             opts=pulumi.ResourceOptions(depends_on=pulls.resources),
+        )
+    for name in stores_plan.backed_up(catalog, settings):
+        RedisBackup(
+            stores_plan.backup_name(name),
+            stores_plan.backup_args(catalog, settings, name, ns_name, pulls.names),
+            opts=pulumi.ResourceOptions(depends_on=[stores[name].secret, *pulls.resources]),
         )
     return stores
 
@@ -200,7 +209,8 @@ def _services(
         callee_stores = [stores[t] for t in service.calls.values() if t in stores]
         port = workloads.service_port(service)
         probes = service.probes if port else None
-        env = workloads.service_env(catalog, name, store_secrets) + tracing.tracing_env(catalog, settings, name)
+        env = workloads.service_env(catalog, name, store_secrets, workloads.store_addresses(catalog, settings))
+        env += tracing.tracing_env(catalog, settings, name)
         image = workloads.workload_image(catalog, settings, name)
         images = workloads.service_images(service, image)
         services[name] = MicroService(

@@ -61,6 +61,16 @@ OTEL_COLLECTOR = ChartRef(
 )
 JAEGER = ChartRef("jaeger", "https://jaegertracing.github.io/helm-charts", "4.11.1")
 
+# OT-Container-Kit's redis-operator (operator 0.26.0, chart 0.26.1, the newest): runs the cart store
+# as a RedisReplication with Sentinels where a stack lists it.
+REDIS_OPERATOR = ChartRef(
+    "redis-operator",
+    "https://ot-container-kit.github.io/helm-charts",
+    "0.26.1",
+    crd_groups=("redis.redis.opstreelabs.in",),
+)
+REDIS_OPERATOR_IMAGE_TAG = "v0.26.0"  # the chart's appVersion, pinned rather than derived
+
 CHARTS = (
     ISTIO_BASE,
     ISTIOD,
@@ -75,6 +85,7 @@ CHARTS = (
     FALCO,
     OTEL_COLLECTOR,
     JAEGER,
+    REDIS_OPERATOR,
 )
 
 # Gateway API CRDs, standard channel: upstream publishes them as a release manifest, not a chart.
@@ -93,6 +104,10 @@ ELASTIC_STACK_VERSION = "8.19.18"
 # metadata filter; the tag the fluentd 0.6.0 chart builds for its elasticsearch8 variant.
 FLUENTD_IMAGE_REPOSITORY = "docker.io/fluent/fluentd-kubernetes-daemonset"
 FLUENTD_IMAGE_TAG = "v1.19.3-debian-elasticsearch8-1.1"
+
+# The backup job's uploader: AWS's own CLI image (Docker Hub, `amazon`), which also has a shell and
+# GNU date for pruning old snapshots; the snapshot itself is taken with the store's own image's redis-cli.
+REDIS_BACKUP_UPLOADER_IMAGE = "docker.io/amazon/aws-cli:2.27.50"
 
 # Exports Redis's INFO as Prometheus metrics; Redis itself has no /metrics.
 REDIS_EXPORTER_IMAGE = "quay.io/oliver006/redis_exporter:v1.88.0"

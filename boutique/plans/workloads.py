@@ -9,6 +9,7 @@ from pulumi_kubernetes.core import v1 as core
 from boutique.inputs.catalog import Catalog, Image, Probe, Resources, Service, password_env_name
 from boutique.inputs.settings import Settings
 from boutique.plans import scaling, topology, versions
+from components import redis_operator
 from components.microservice import Autoscaling, InitContainer, ServicePort
 from components.redis_store import RedisExporter
 
@@ -104,7 +105,12 @@ def probe_args(probe: Probe, port: int) -> core.ProbeArgs:
     )
 
 
-def service_env(catalog: Catalog, name: str, store_secrets: dict[str, tuple[object, str]]) -> list[core.EnvVarArgs]:
+def service_env(
+    catalog: Catalog,
+    name: str,
+    store_secrets: dict[str, tuple[object, str]],
+    addresses: dict[str, str] | None = None,
+) -> list[core.EnvVarArgs]:
     """PORT, common env, derived addresses and the service's own env, in a stable order.
 
     A call to a password-protected store becomes two variables: the password by Secret reference
@@ -117,7 +123,7 @@ def service_env(catalog: Catalog, name: str, store_secrets: dict[str, tuple[obje
             env.append(core.EnvVarArgs(name="PORT", value=str(service.ports.container)))
         env += [core.EnvVarArgs(name=k, value=v) for k, v in catalog.common_env.items()]
     for var, target in sorted(service.calls.items()):
-        address = catalog.address_of(target)
+        address = (addresses or {}).get(target) or catalog.address_of(target)
         if target in store_secrets:
             secret_name, secret_key = store_secrets[target]
             password_var = password_env_name(var)
@@ -169,3 +175,30 @@ def store_exporter(settings: Settings) -> RedisExporter | None:
         requests=REDIS_EXPORTER_RESOURCES.requests.model_dump(),
         limits=REDIS_EXPORTER_RESOURCES.limits.model_dump(),
     )
+
+
+def store_replication(catalog: Catalog, settings: Settings, name: str) -> redis_operator.Replication | None:
+    """How the redis-operator runs the store, from its catalog entry; None where the stack has no
+    operator (or the store declares no replication): then it is one pod of ours."""
+    replication = catalog.stores[name].replication
+    if replication is None or not settings.operated(catalog.stores[name]):
+        return None
+    return redis_operator.Replication(
+        replicas=replication.replicas,
+        sentinels=replication.sentinels,
+        image=replication.image.ref,
+        sentinel_image=replication.sentinel_image.ref,
+        sentinel_requests=replication.sentinel_resources.requests.model_dump(),
+        sentinel_limits=replication.sentinel_resources.limits.model_dump(),
+    )
+
+
+def store_host(catalog: Catalog, settings: Settings, name: str) -> str:
+    """The Service clients write to: the operator's `<name>-master` (its selector follows the
+    master after a failover), else the store's own Service."""
+    return redis_operator.master_service(name) if store_replication(catalog, settings, name) else name
+
+
+def store_addresses(catalog: Catalog, settings: Settings) -> dict[str, str]:
+    """`host:port` of every store, for its callers' address variables."""
+    return {name: f"{store_host(catalog, settings, name)}:{store.port}" for name, store in catalog.stores.items()}
