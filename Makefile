@@ -6,26 +6,42 @@ BIN := $(VENV)/bin
 CHECKOV_VENV := .venv-checkov
 STACK ?= dev
 STACKS := dev prod
-K8S_VERSIONS := 1.30.0 1.35.0
+# The Kubernetes versions the renders are validated against: the floor and the ceiling the README
+# states (boutique/plans/versions.py: KUBERNETES_FLOOR, KUBERNETES_CEILING; a test keeps them equal).
+K8S_VERSIONS := 1.33.0 1.36.0
+# Locks with hashes, written by uv (`make lock`): every environment installs from them, nothing else.
+# UPGRADE=<package>[==<version>] ... moves those packages (e.g. UPGRADE=pulumi-kubernetes==4.25.0);
+# UPGRADE=all moves every package to the newest its range allows.
+LOCKS := requirements.txt requirements-dev.txt requirements-checkov.txt policy/requirements.txt
+UPGRADE ?=
+UV_COMPILE = $(BIN)/uv pip compile --universal --python-version 3.11 --generate-hashes --quiet \
+	$(if $(filter all,$(UPGRADE)),--upgrade,$(foreach p,$(UPGRADE),--upgrade-package $(p)))
+PIP_LOCKED := pip install --quiet --require-hashes --no-deps
 
 .DEFAULT_GOAL := venv
-.PHONY: venv render images test lint actionlint unit renders validate checkov prom-tools promcheck docs reference-docs capacity readme clean
+.PHONY: venv lock render images verify deployer-rbac test lint actionlint unit renders validate checkov prom-tools redis-tools promcheck docs reference-docs capacity readme clean
 
-$(BIN)/.installed: requirements.txt requirements-dev.txt
+$(BIN)/.installed: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/$(PIP_LOCKED) -r requirements-dev.txt
 	touch $@
 
 # checkov gets a venv of its own: installed beside pulumi, pip backtracks it to an old release.
-$(CHECKOV_VENV)/.installed:
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
 	$(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
-	$(CHECKOV_VENV)/bin/pip install --quiet "checkov>=3.2.400,<4"
+	$(CHECKOV_VENV)/bin/$(PIP_LOCKED) -r requirements-checkov.txt
 	touch $@
 
 # The project's virtualenv: what `venv/bin/python -m boutique ...` runs in.
 venv: $(BIN)/.installed
+
+# Rewrite the locks from the ranges in the *.in files (keeping every locked version the ranges still
+# allow, unless UPGRADE says otherwise). The dev and policy locks hold the runtime lock's versions.
+lock: $(BIN)/.installed
+	$(UV_COMPILE) requirements.in -o requirements.txt
+	$(UV_COMPILE) requirements-dev.in -c requirements.txt -o requirements-dev.txt
+	$(UV_COMPILE) policy/requirements.in -c requirements.txt -o policy/requirements.txt
+	$(UV_COMPILE) requirements-checkov.in -o requirements-checkov.txt
 
 render: $(BIN)/.installed
 	$(BIN)/python -m boutique render --stack $(STACK) --out build/$(STACK)
@@ -34,7 +50,15 @@ render: $(BIN)/.installed
 images: $(BIN)/.installed
 	@$(BIN)/python -m boutique images --stack $(STACK)
 
-test: lint actionlint prom-tools unit renders validate checkov promcheck docs
+# After `pulumi up`: is the stack healthy on its cluster (kubectl; CONTEXT=... picks a context)?
+verify: $(BIN)/.installed
+	$(BIN)/python -m boutique verify --stack $(STACK) $(if $(CONTEXT),--context $(CONTEXT))
+
+# The RBAC CI's deployer and previewer need for the stack (README: "Who deploys and who previews").
+deployer-rbac: $(BIN)/.installed
+	$(BIN)/python -m boutique deployer-rbac --stack $(STACK) --out build/rbac/$(STACK)
+
+test: lint actionlint prom-tools redis-tools unit renders validate checkov promcheck docs
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
@@ -65,33 +89,45 @@ checkov: renders $(CHECKOV_VENV)/.installed
 			--skip-download --compact --quiet || exit 1; \
 	done
 
-# promtool and amtool from Debian/Ubuntu (packages prometheus, prometheus-alertmanager), installed
-# when missing; skipped when on PATH. apt-get needs root: through sudo when not root (GitHub's
-# runners run as a user with passwordless sudo), directly when root (CI containers).
-SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# promtool and amtool in a project-local folder (gitignored), taken out of Debian's/Ubuntu's
+# packages without installing them, so no Prometheus or Alertmanager service is ever started
+# (tools/prom_tools.sh; apt-get update through sudo when not root).
+TOOLS_BIN := .tools/bin
+PROMTOOL := $(TOOLS_BIN)/promtool
+AMTOOL := $(TOOLS_BIN)/amtool
 prom-tools:
-	@if command -v promtool >/dev/null 2>&1 && command -v amtool >/dev/null 2>&1; then :; else \
+	@tools/prom_tools.sh $(TOOLS_BIN)
+
+# redis-server and redis-cli from Debian/Ubuntu (package redis-server) for the restore drill
+# (tests/test_redis_restore_drill.py), installed when missing, like prom-tools.
+redis-tools:
+	@if command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1; then :; else \
 		if [ -n "$(SUDO)" ] && ! command -v sudo >/dev/null 2>&1; then \
-			echo "promtool/amtool missing: install prometheus and prometheus-alertmanager as root (no sudo here)"; exit 1; \
+			echo "redis-server missing: install package redis-server as root (no sudo here)"; exit 1; \
 		fi; \
-		echo "installing promtool and amtool (apt-get: prometheus, prometheus-alertmanager)"; \
+		echo "installing redis-server and redis-cli (apt-get: redis-server)"; \
 		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-			--no-install-recommends prometheus prometheus-alertmanager >/dev/null || exit 1; \
+			--no-install-recommends redis-server >/dev/null || exit 1; \
 	fi
 
 # Alert rules (from the rendered PrometheusRules), prometheus-adapter's query as a recording rule,
 # and the Alertmanager configuration the program produces: promtool check/test rules, amtool
-# check-config. The unit tests are written for prod.
+# check-config. The unit tests are written for prod; the SLO alerts' are generated from the catalog
+# for every stack that measures objectives (tools.slo_tests).
 promcheck: renders prom-tools
 	@for stack in $(STACKS); do \
 		$(BIN)/python -m tools.prom_files --stack $$stack --rendered build/$$stack --out build/$$stack/checks || exit 1; \
-		promtool check rules build/$$stack/checks/rules.yaml || exit 1; \
+		$(PROMTOOL) check rules build/$$stack/checks/rules.yaml || exit 1; \
 		if [ -f build/$$stack/checks/adapter_rules.yaml ]; then \
-			promtool check rules build/$$stack/checks/adapter_rules.yaml || exit 1; fi; \
-		amtool check-config build/$$stack/checks/alertmanager.yaml || exit 1; \
+			$(PROMTOOL) check rules build/$$stack/checks/adapter_rules.yaml || exit 1; fi; \
+		$(AMTOOL) check-config build/$$stack/checks/alertmanager.yaml || exit 1; \
+		$(BIN)/python -m tools.slo_tests --stack $$stack --out build/$$stack/checks || exit 1; \
+		if [ -f build/$$stack/checks/slo_test.yaml ]; then \
+			$(PROMTOOL) test rules build/$$stack/checks/slo_test.yaml || exit 1; fi; \
 	done
-	promtool test rules tests/promtool/rules_test.yaml
-	promtool test rules tests/promtool/adapter_test.yaml
+	$(PROMTOOL) test rules tests/promtool/rules_test.yaml
+	$(PROMTOOL) test rules tests/promtool/adapter_test.yaml
+	$(PROMTOOL) test rules tests/promtool/redis_test.yaml
 
 # The docs site (mkdocs.yml, docs/): strict, so a broken link or anchor fails; into build/site.
 docs: $(BIN)/.installed
@@ -111,4 +147,4 @@ readme: $(BIN)/.installed
 	@$(BIN)/python -m tools.capacity --write README.md
 
 clean:
-	rm -rf build $(VENV) $(CHECKOV_VENV)
+	rm -rf build $(VENV) $(CHECKOV_VENV) .tools

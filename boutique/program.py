@@ -5,7 +5,9 @@ The top of the program: it reads the inputs, checks them together, and hands the
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +15,29 @@ import pulumi
 from pulumi.runtime.config import get_config_secret_keys_env, is_config_secret
 
 from boutique.inputs.catalog import CATALOG_FILE, Catalog, load_catalog
+from boutique.inputs.cluster import check_cluster, kubeconfig_paths
 from boutique.inputs.errors import InputError
+from boutique.inputs.placeholders import check_no_placeholders
 from boutique.inputs.settings import Settings, parse_settings, read_config
 from boutique.plans.checks import check_inputs
 from boutique.plans.stack import build_stack
-from boutique.plans.supply_chain import check_registry_auth_is_secret
+from boutique.plans.versions import PULUMI_CLI_MINIMUM
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+# True while the program runs offline (under Pulumi's mocks: render, the tests): there is no
+# cluster to check, and placeholders are fine. `pulumi preview`/`up` never set it.
+_OFFLINE: ContextVar[bool] = ContextVar("offline", default=False)
+
+
+@contextmanager
+def offline() -> Iterator[None]:
+    """Run the program with no cluster behind it: the mocks runner says so explicitly."""
+    token = _OFFLINE.set(True)
+    try:
+        yield
+    finally:
+        _OFFLINE.reset(token)
 
 
 def settings_from_config(
@@ -30,9 +48,7 @@ def settings_from_config(
     `secret_keys`: the keys stored encrypted; given, credentials in plain text are refused.
     """
     settings = parse_settings(stack, config)
-    check_inputs(f"Pulumi.{stack}.yaml", catalog, settings)
-    if secret_keys is not None:
-        check_registry_auth_is_secret(f"Pulumi.{stack}.yaml", settings, set(secret_keys))
+    check_inputs(f"Pulumi.{stack}.yaml", catalog, settings, secret_keys)
     return settings
 
 
@@ -41,7 +57,13 @@ def load_inputs(catalog_path: Path = CATALOG_FILE) -> tuple[Catalog, Settings]:
     config = read_config()
     # The engine names the encrypted keys (PULUMI_CONFIG_SECRET_KEYS, which the language host loads).
     secret_keys = {key for key in config if is_config_secret(key)} | set(get_config_secret_keys_env())
-    return catalog, settings_from_config(pulumi.get_stack(), config, catalog, secret_keys)
+    stack = pulumi.get_stack()
+    settings = settings_from_config(stack, config, catalog, secret_keys)
+    if not _OFFLINE.get():
+        # A real preview or deploy: never a documentation placeholder, never another cluster.
+        check_no_placeholders(f"Pulumi.{stack}.yaml", config, secret_keys)
+        check_cluster(f"Pulumi.{stack}.yaml", settings.cluster, kubeconfig_paths())
+    return catalog, settings
 
 
 def run(catalog_path: Path = CATALOG_FILE) -> None:
@@ -49,6 +71,8 @@ def run(catalog_path: Path = CATALOG_FILE) -> None:
 
     Bad input stops the program with the message alone (RunError prints no traceback).
     """
+    # An older CLI stops here, plainly (under mocks there is no engine to ask).
+    pulumi.require_pulumi_version(f">={PULUMI_CLI_MINIMUM}")
     try:
         catalog, settings = load_inputs(catalog_path)
     except InputError as exc:

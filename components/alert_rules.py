@@ -302,6 +302,6 @@ def collector_rules(namespace: str, job: str) -> list[dict[str, object]]:
             job,
             f"{job}: exporter {{{{ $labels.exporter }}}} fails",
             f"{job} cannot send spans through {{{{ $labels.exporter }}}} ({{{{ $value | humanize }}}} spans/s fail) "
-            "for 10 minutes: Jaeger (otlp_grpc/jaeger) or a collector peer (loadbalancing) is unreachable.",
+            "for 10 minutes: Jaeger (otlp_grpc/jaeger) or a collector peer (load_balancing) is unreachable.",
         ),
     ]

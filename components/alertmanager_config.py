@@ -12,7 +12,47 @@ from dataclasses import dataclass
 import pulumi
 import yaml
 
+from components.slo_rules import SLO_LABEL
+
 NULL_RECEIVER = "null"  # swallows what no receiver asked for (and the always-firing Watchdog)
+
+
+@dataclass(frozen=True)
+class Inhibition:
+    """Within one family of alerts, a `source` severity silences a `target` severity of the same
+    subject: one page, not three.
+
+    `family` is a label every alert of the family carries and no other alert does; `subject` the
+    labels that say what an alert is about. Each is required (`=~".+"`) on both sides: Alertmanager
+    counts a label missing on both sides as equal, so without that a source lacking them (a Falco
+    event has no `service`) would silence every target lacking them too.
+    """
+
+    family: str
+    subject: Sequence[str] = ()
+    source: str = "critical"
+    target: str = "warning"
+    # Labels that mark another family whose alerts also carry this one's labels: absent on both sides.
+    others: Sequence[str] = ()
+
+    def rule(self) -> dict[str, object]:
+        present = [f'{label}=~".+"' for label in (self.family, *self.subject)]
+        absent = [f'{label}=""' for label in self.others]
+        return {
+            "source_matchers": [f'severity="{self.source}"', *present, *absent],
+            "target_matchers": [f'severity="{self.target}"', *present, *absent],
+            "equal": [self.family, *self.subject],
+        }
+
+
+# The workload alerts (components.alert_rules) carry `service` and `namespace`: a critical alert
+# about a service silences its warnings. Falco's events carry neither and silence nothing: each is
+# its own finding. The SLO alerts (components.slo_rules) carry `slo` besides: a page silences the
+# ticket of its own service and objective, and neither family silences the other.
+INHIBITIONS: tuple[Inhibition, ...] = (
+    Inhibition(family="service", subject=("namespace",), others=(SLO_LABEL,)),
+    Inhibition(family=SLO_LABEL, subject=("namespace", "service")),
+)
 
 
 @dataclass(frozen=True)
@@ -23,7 +63,9 @@ class Receiver:
     send_resolved: bool = True
 
 
-def config(receivers: Sequence[Receiver], urls: Mapping[str, str]) -> dict[str, object]:
+def config(
+    receivers: Sequence[Receiver], urls: Mapping[str, str], inhibitions: Sequence[Inhibition] = INHIBITIONS
+) -> dict[str, object]:
     """The configuration, with each receiver's webhook URL from `urls` (receiver name → URL)."""
     routes: list[dict[str, object]] = [
         # kube-prometheus-stack's Watchdog fires always, to prove the pipeline works: never page on it.
@@ -42,14 +84,7 @@ def config(receivers: Sequence[Receiver], urls: Mapping[str, str]) -> dict[str, 
             "repeat_interval": "4h",
             "routes": routes,
         },
-        # A critical alert about a service silences its warnings: one page, not three.
-        "inhibit_rules": [
-            {
-                "source_matchers": ['severity="critical"'],
-                "target_matchers": ['severity="warning"'],
-                "equal": ["namespace", "service"],
-            }
-        ],
+        "inhibit_rules": [inhibition.rule() for inhibition in inhibitions],
         "receivers": [
             {"name": NULL_RECEIVER},
             *(

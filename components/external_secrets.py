@@ -8,7 +8,7 @@ ExternalSecret per Kubernetes Secret. No secret value passes through Pulumi.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -44,6 +44,10 @@ class ExternalSecretSpec:
     properties: Sequence[str]
     template: Mapping[str, str] | None = None
     secret_type: str = "Opaque"  # noqa: S105 - the Secret's type (with a template)
+    # "OnChange": synced when the ExternalSecret changes only, not every refresh interval: for a
+    # Secret its readers load once, so that a change comes with their restart (see jaeger.py).
+    refresh_policy: str | None = None
+    annotations: Mapping[str, str] = field(default_factory=dict)  # the Secret's (with a template)
 
 
 @dataclass(frozen=True)
@@ -124,6 +128,9 @@ def create_external_secrets(
         target: dict[str, Any] = {"name": secret.name, "creationPolicy": "Owner"}
         if secret.template is not None:
             target["template"] = {"engineVersion": "v2", "type": secret.secret_type, "data": dict(secret.template)}
+            if secret.annotations:
+                target["template"]["metadata"] = {"annotations": dict(secret.annotations)}
+        refresh = {"refreshPolicy": secret.refresh_policy} if secret.refresh_policy else {}
         created[secret.name] = CustomResource(
             f"{prefix}-externalsecret-{secret.name}",
             api_version=API_VERSION,
@@ -131,6 +138,7 @@ def create_external_secrets(
             metadata=object_meta(secret.name, namespace, labels),
             spec={
                 "refreshInterval": store.refresh_interval,
+                **refresh,
                 "secretStoreRef": {"kind": "SecretStore", "name": store_name},
                 "target": target,
                 "data": [

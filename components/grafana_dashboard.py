@@ -180,6 +180,77 @@ def label_replace_workload(selector: str, source: str, pattern: str) -> str:
     return f'label_replace({selector}, "workload", "$1", "{source}", "{pattern}")'
 
 
+@dataclass(frozen=True)
+class ReplicatedStore:
+    """A Redis the redis-operator replicates: its Redis pods' StatefulSet (`name`), its Sentinels'
+    StatefulSet and their quorum, and its backup CronJob (empty: not backed up)."""
+
+    name: str
+    sentinels: str
+    quorum: int
+    backup: str = ""
+
+
+def _replication_panels(first_id: int, y: int, redis: str, replicated: Sequence[ReplicatedStore]) -> list[dict]:
+    """Replication from redis_exporter (role, replicas connected, link to the master); the Sentinels
+    have no exporter, so only their StatefulSet's ready pods (kube-state-metrics) stand for them;
+    backups from the CronJob's last success (kube-state-metrics)."""
+    sentinels = f'namespace="$namespace", statefulset=~"{"|".join(r.sentinels for r in replicated)}"'
+    quorum = min(r.quorum for r in replicated)
+    panels = [
+        _panel(
+            first_id,
+            "Redis replication: role, replicas connected, link to the master",
+            [
+                _target(f"max by (pod) (redis_connected_slaves{{{redis}}})", "{{pod}} replicas connected", "A"),
+                _target(f'max by (pod) (redis_instance_info{{{redis}, role="master"}})', "{{pod}} is master", "B"),
+                _target(f"max by (pod) (redis_master_link_up{{{redis}}})", "{{pod}} link to master up", "C"),
+            ],
+            "short",
+            0,
+            y,
+            "The master counts its connected replicas; each replica reports its link to the master. After "
+            "a failover another pod is master.",
+        ),
+        _panel(
+            first_id + 1,
+            "Sentinels ready (no exporter: their StatefulSet's ready pods)",
+            [
+                _target(
+                    f"max by (statefulset) (kube_statefulset_status_replicas_ready{{{sentinels}}})",
+                    "{{statefulset}} ready",
+                    "A",
+                )
+            ],
+            "short",
+            12,
+            y,
+            f"The embedded Sentinels export no metrics of their own. Below {quorum} ready, no failover can happen.",
+        ),
+    ]
+    backups = [r.backup for r in replicated if r.backup]
+    if backups:
+        jobs = f'namespace="$namespace", cronjob=~"{"|".join(backups)}"'
+        panels.append(
+            _panel(
+                first_id + 2,
+                "Backup: hours since the last successful snapshot",
+                [
+                    _target(
+                        f"(time() - max by (cronjob) (kube_cronjob_status_last_successful_time{{{jobs}}})) / 3600",
+                        "{{cronjob}}",
+                        "A",
+                    )
+                ],
+                "h",
+                0,
+                y + 8,
+                "A restore loses the carts written since. RedisBackupTooOld fires past the stack's maxAgeHours.",
+            )
+        )
+    return panels
+
+
 def golden_signals(
     title: str,
     uid: str,
@@ -188,6 +259,7 @@ def golden_signals(
     stores: Sequence[WatchedWorkload],
     recommendations: Recommendations | None = None,
     traces: TraceDatasource | None = None,
+    replicated: Sequence[ReplicatedStore] = (),
 ) -> dict[str, object]:
     """The dashboard for `services` (Istio request metrics) and Redis `stores` in `namespace`, the
     VPA's `recommendations` when it has any; with `traces`, each service's traffic, errors and
@@ -332,9 +404,13 @@ def golden_signals(
                 "Load on the cart store and whether the exporter reaches it.",
             ),
         ]
+    below = 35 if stores else 25
+    if stores and replicated:
+        panels += _replication_panels(20, 34, redis, replicated)
+        below = 34 + 16
     variables = []
     if recommendations is not None:
-        panels += _right_sizing(10, 35 if stores else 25, recommendations)
+        panels += _right_sizing(10, below, recommendations)
         variables.append(_variable("workload", "Workload", list(recommendations.workloads), multi=True))
     return {
         "uid": uid,

@@ -45,6 +45,12 @@ ES_ROLE = "jaeger_traces"
 ES_AUTH_DIR = "/etc/jaeger/es-auth"
 ES_CA_DIR = "/etc/jaeger/es-ca"
 PASSWORD_KEY = "password"  # noqa: S105 - a key's name
+# Jaeger reads its Elasticsearch password once, at start (`auth.basic` has no reload_interval), and
+# ECK changes the user's password as soon as the Secret changes: a new password must come with a
+# restart. So the Secret changes only when `credentials_version` does (generated: a new password;
+# External Secrets: synced on change only, not hourly), and the version is a label of Jaeger's pods,
+# so the same change rolls them out and they read the new password.
+CREDENTIALS_VERSION_LABEL = "es-credentials-version"
 # Jaeger writes spans, services and (when computed) dependencies and sampling data into these.
 ES_PRIVILEGES = ["create_index", "index", "read", "view_index_metadata", "delete_index"]
 # `monitor`: the client's health check and version detection (read-only cluster state);
@@ -66,6 +72,7 @@ class ElasticsearchStorage:
     index_prefix: str  # empty: `jaeger-*`
     retention_days: int
     index_replicas: int
+    credentials_version: str = "1"  # a new one: a new password, and Jaeger restarts with it
 
 
 def index_pattern(prefix: str) -> str:
@@ -163,6 +170,8 @@ def jaeger_values(release: JaegerRelease) -> dict[str, Any]:
         "resources": {k: dict(v) for k, v in release.resources.items()},
         "podLabels": dict(release.pod_labels),
     }
+    if isinstance(storage, ElasticsearchStorage):
+        jaeger["podLabels"][CREDENTIALS_VERSION_LABEL] = storage.credentials_version
     values: dict[str, Any] = {"userconfig": jaeger_config(release.name, storage), "jaeger": jaeger}
     if isinstance(storage, ElasticsearchStorage):
         jaeger["extraVolumes"] = [

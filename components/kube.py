@@ -174,9 +174,18 @@ def name_of(obj: core.Namespace) -> pulumi.Output[str]:
     return obj.metadata.apply(lambda m: m.name)
 
 
-def generated_password(resource_name: str, parent: pulumi.Resource, special: bool = True) -> random.RandomPassword:
-    """32 random characters; its `result` is a Pulumi secret (never in state or output as plaintext)."""
-    return random.RandomPassword(resource_name, length=32, special=special, opts=pulumi.ResourceOptions(parent=parent))
+def generated_password(
+    resource_name: str, parent: pulumi.Resource, special: bool = True, keepers: Mapping[str, str] | None = None
+) -> random.RandomPassword:
+    """32 random characters; its `result` is a Pulumi secret (never in state or output as plaintext).
+    A change of `keepers` makes a new one."""
+    return random.RandomPassword(
+        resource_name,
+        length=32,
+        special=special,
+        keepers=dict(keepers) if keepers else None,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
 
 
 def secret(

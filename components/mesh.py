@@ -25,15 +25,29 @@ ISTIO_NETWORKING = "networking.istio.io/v1"
 # Probes from the kubelet carry no Istio certificate; the sidecar answers them for the app.
 REWRITE_PROBES_ANNOTATION = {"sidecar.istio.io/rewriteAppHTTPProbers": "true"}
 INJECTION_LABEL = {"istio-injection": "enabled"}
+# A Job's pod ends when its containers do; a classic sidecar never does, so the Job would never
+# complete. As a native sidecar (an init container that keeps running) the kubelet stops the proxy
+# once the job's containers have exited, whatever Istio's cluster-wide default.
+NATIVE_SIDECAR_ANNOTATION = {"sidecar.istio.io/nativeSidecar": "true"}
 # The pod's own ProxyConfig (JSON), laid over the mesh's defaults.
 PROXY_CONFIG_ANNOTATION = "proxy.istio.io/config"
 
 
-def stop_with_app(stop_seconds: int) -> dict[str, object]:
+def stop_with_app(drain_seconds: int) -> dict[str, object]:
     """ProxyConfig that keeps the sidecar around the app's whole life: it starts first (the app
-    waits until it is ready) and, once told to stop, drains for `stop_seconds`, so the app's
-    in-flight requests and the calls it still makes go through until it is done."""
-    return {"holdApplicationUntilProxyStarts": True, "terminationDrainDuration": f"{stop_seconds}s"}
+    waits until it is ready) and stops after it, by one of two mechanisms, depending on the node.
+
+    - Classic sidecar (Kubernetes before 1.33 with Istio 1.30): the kubelet signals the proxy at the
+      stop request, with the app's preStop. pilot-agent then drains inbound listeners, keeps Envoy
+      up (outbound calls still work) and sleeps `terminationDrainDuration` before stopping it: so
+      `drain_seconds` must cover the app's preStop wait and drain, and end before the kubelet's
+      SIGKILL at the grace period (the caller keeps a margin), or it races the kill.
+    - Native sidecar (Kubernetes 1.33 and later: Istio's ENABLE_NATIVE_SIDECARS=auto): the proxy is
+      an init container that always restarts; its preStop starts the drain, the kubelet sends it
+      SIGTERM only after the app has exited, and pilot-agent exits at once. `terminationDrainDuration`
+      plays no part there: the kubelet's ordering keeps the proxy up for the app.
+    """
+    return {"holdApplicationUntilProxyStarts": True, "terminationDrainDuration": f"{drain_seconds}s"}
 
 
 @dataclass(frozen=True)

@@ -56,13 +56,20 @@ class ScalingRules:
     select: str = "Max"
 
 
+MAIN_CONTAINER = "server"
+
+
 @dataclass(frozen=True)
 class Autoscaling:
+    """CPU and memory are the main container's own use (`ContainerResource`): a pod's figure would
+    add its sidecars (the mesh's proxy), whose use the replicas do not share out."""
+
     min_replicas: int
     max_replicas: int
     cpu_percent: int
-    memory_percent: int
+    memory_percent: int | None  # None: not on memory (where more replicas would not lower it)
     pods_metrics: Sequence[PodsMetric] = ()
+    annotations: Mapping[str, str] = field(default_factory=dict)  # the HPA's: why a metric is left out
     scale_up: ScalingRules | None = None  # None: Kubernetes' default behavior
     scale_down: ScalingRules | None = None
 
@@ -219,7 +226,7 @@ class MicroService(pulumi.ComponentResource):
         if track.autoscaling is not None:
             autoscaling.HorizontalPodAutoscaler(
                 f"{workload}-hpa",
-                metadata=object_meta(workload, args.namespace, labels),
+                metadata=object_meta(workload, args.namespace, labels, track.autoscaling.annotations),
                 spec=autoscaling.HorizontalPodAutoscalerSpecArgs(
                     scale_target_ref=autoscaling.CrossVersionObjectReferenceArgs(
                         api_version="apps/v1", kind="Deployment", name=workload
@@ -228,7 +235,11 @@ class MicroService(pulumi.ComponentResource):
                     max_replicas=track.autoscaling.max_replicas,
                     metrics=[
                         _utilization("cpu", track.autoscaling.cpu_percent),
-                        _utilization("memory", track.autoscaling.memory_percent),
+                        *(
+                            [_utilization("memory", track.autoscaling.memory_percent)]
+                            if track.autoscaling.memory_percent is not None
+                            else []
+                        ),
                         *[_per_pod(metric) for metric in track.autoscaling.pods_metrics],
                     ],
                     behavior=_behavior(track.autoscaling),
@@ -282,7 +293,7 @@ class MicroService(pulumi.ComponentResource):
             or None,
             containers=[
                 core.ContainerArgs(
-                    name="server",
+                    name=MAIN_CONTAINER,
                     image=track.image,
                     image_pull_policy=IMAGE_PULL_POLICY,
                     ports=ports,
@@ -308,9 +319,11 @@ def track_service_name(name: str, version: str) -> str:
 
 
 def _utilization(resource: str, percent: int) -> autoscaling.MetricSpecArgs:
+    """The main container's use of `resource` against its request (GA in autoscaling/v2 since 1.30)."""
     return autoscaling.MetricSpecArgs(
-        type="Resource",
-        resource=autoscaling.ResourceMetricSourceArgs(
+        type="ContainerResource",
+        container_resource=autoscaling.ContainerResourceMetricSourceArgs(
+            container=MAIN_CONTAINER,
             name=resource,
             target=autoscaling.MetricTargetArgs(type="Utilization", average_utilization=percent),
         ),

@@ -82,6 +82,12 @@ class MonitoringArgs:
     # charts requests against it. Empty: no recommendations exported.
     recommendation_metrics: Mapping[str, str] = field(default_factory=dict)
     traces: grafana_dashboard.TraceDatasource | None = None  # Grafana's Jaeger data source; None: no tracing
+    # More rule groups, each its own PrometheusRule `<group>-alerts` (a replicated store's, its backups').
+    rule_groups: Sequence[Mapping[str, object]] = ()
+    # Workloads with a VerticalPodAutoscaler but no alert group of their own (the operator's Sentinels).
+    more_sized: Sequence[str] = ()
+    # Stores the redis-operator replicates: the dashboard's Redis row adds replication, Sentinels, backups.
+    replicated: Sequence[grafana_dashboard.ReplicatedStore] = ()
 
 
 def grafana_admin_data(password: pulumi.Input[str]) -> dict[str, pulumi.Input[str]]:
@@ -133,6 +139,7 @@ class Monitoring(pulumi.ComponentResource):
             else None
         )
         self.rules = [self._rule(w, crds) for w in args.workloads]
+        self.rules += [self._group(g, crds) for g in args.rule_groups]
         self.dashboard = self._dashboard()
 
         namespace = args.namespace
@@ -158,7 +165,8 @@ class Monitoring(pulumi.ComponentResource):
                 "grafana": self.grafana,
                 "alertmanager": self.alertmanager,
                 "prometheus": self.prometheus,
-                "rules": [f"{w.name}-alerts" for w in args.workloads],
+                "rules": [f"{w.name}-alerts" for w in args.workloads]
+                + [f"{g['name']}-alerts" for g in args.rule_groups],
             }
         )
 
@@ -271,6 +279,17 @@ class Monitoring(pulumi.ComponentResource):
             opts=crds.options(MONITORING_API, parent=self),
         )
 
+    def _group(self, group: Mapping[str, object], crds: CrdOwners) -> CustomResource:
+        args = self._args
+        return CustomResource(
+            f"{self._name}-{group['name']}-rules",
+            api_version=MONITORING_API,
+            kind="PrometheusRule",
+            metadata=object_meta(f"{group['name']}-alerts", args.app_namespace_ref, self._labels),
+            spec={"groups": [dict(group)]},
+            opts=crds.options(MONITORING_API, parent=self),
+        )
+
     def _dashboard(self) -> core.ConfigMap:
         args = self._args
         services = list(dict.fromkeys(w.service for w in args.workloads if w.protocol in ("grpc", "http")))
@@ -282,11 +301,12 @@ class Monitoring(pulumi.ComponentResource):
             services,
             stores,
             recommendations=grafana_dashboard.Recommendations(
-                workloads=[w.name for w in args.workloads], metrics=args.recommendation_metrics
+                workloads=[*(w.name for w in args.workloads), *args.more_sized], metrics=args.recommendation_metrics
             )
             if args.recommendation_metrics
             else None,
             traces=args.traces,
+            replicated=args.replicated,
         )
         return core.ConfigMap(
             f"{self._name}-dashboard",

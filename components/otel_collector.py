@@ -28,7 +28,7 @@ OTLP_PORT_NAME = "otlp"
 PEERS_PORT_NAME = "otlp-peers"
 METRICS_PORT_NAME = "metrics"
 JAEGER_EXPORTER = "otlp_grpc/jaeger"  # `otlp_grpc`: the OTLP exporter's name since 0.14x (`otlp` is an alias)
-ROUTING_EXPORTER = "loadbalancing"
+ROUTING_EXPORTER = "load_balancing"  # `loadbalancing` is a deprecated alias at collector 0.158
 # The chart gives the container MY_POD_IP: listen there rather than on every address.
 POD_IP = "${env:MY_POD_IP}"
 # Traces held at once while waiting for their decision (the memory limiter guards the pod).

@@ -26,6 +26,11 @@ from components.mesh_tracing import TRACING_SERVICE_NAME, TracingProvider
 CERT_MANAGER_NAMESPACE = "cert-manager"
 EXTERNAL_SECRETS_NAMESPACE = "external-secrets"
 ECK_NAMESPACE = "elastic-system"
+REDIS_OPERATOR_NAMESPACE = "redis-operator"
+REDIS_OPERATOR_RELEASE = "redis-operator"
+
+# What each istiod replica asks (the istiod chart's default at the pinned version).
+ISTIOD_RESOURCES = {"requests": {"cpu": "500m", "memory": "2048Mi"}}
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,10 @@ class PlatformArgs:
     external_secrets: ChartRef | None = None
     eck_operator: ChartRef | None = None
     cluster_issuer: ClusterIssuerArgs | None = None
+    # The redis-operator: its chart and values; its namespace enforces these Pod Security labels.
+    redis_operator: ChartRef | None = None
+    redis_operator_values: Mapping[str, object] | None = None
+    redis_operator_namespace_labels: Mapping[str, str] | None = None
     access_logs: bool = False  # Istio sidecars log every request as JSON on stdout (for the log pipeline)
 
 
@@ -126,6 +135,20 @@ class PlatformOperators(pulumi.ComponentResource):
                 values = {"installCRDs": True}
                 self.releases[key] = release(f"{name}-{key}", release_name, chart, namespace_name, values, self, crds)
 
+        if args.redis_operator is not None:
+            namespace_name = self._namespace(
+                "redis-operator", REDIS_OPERATOR_NAMESPACE, args.redis_operator_namespace_labels or {}
+            )
+            self.releases["redis-operator"] = release(
+                f"{name}-redis-operator",
+                REDIS_OPERATOR_RELEASE,
+                args.redis_operator,
+                namespace_name,
+                args.redis_operator_values or {},
+                self,
+                crds,
+            )
+
         self.cluster_issuer: CustomResource | None = None
         self.cluster_issuer_name: str | None = None
         if args.cluster_issuer:
@@ -138,8 +161,8 @@ class PlatformOperators(pulumi.ComponentResource):
         """True when this stack installs `operator` (else the cluster has it, or nothing needs it)."""
         return operator in self.installed
 
-    def _namespace(self, key: str, name: str) -> pulumi.Output[str]:
-        labels = ownership_labels(self._args.part_of)
+    def _namespace(self, key: str, name: str, extra: Mapping[str, str] | None = None) -> pulumi.Output[str]:
+        labels = {**ownership_labels(self._args.part_of), **(extra or {})}
         return name_of(create_namespace(f"{self._name}-{key}-namespace", name, labels, parent=self))
 
     def _istio(self, charts: IstioCharts, gateway_crds: list[pulumi.Resource]) -> None:
@@ -179,6 +202,8 @@ class PlatformOperators(pulumi.ComponentResource):
             {
                 "meshConfig": mesh_config,
                 "autoscaleMin": 2,
+                # The chart's own default, written out so what istiod asks is counted (tools/capacity.py).
+                "resources": ISTIOD_RESOURCES,
                 "global": global_values,
                 "cni": {"enabled": bool(cni)},
                 # Gateway pods Istio deploys for Gateway API Gateways pass Pod Security `restricted`.

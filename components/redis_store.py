@@ -1,4 +1,6 @@
-"""RedisStore: a password-protected Redis as a StatefulSet, persistent when asked."""
+"""RedisStore: a password-protected Redis. A StatefulSet of one we write, persistent when asked; or,
+where the cluster has the redis-operator, a RedisReplication with Sentinels the operator runs
+(`components.redis_operator`): the same Secret, exporter and ServiceMonitor either way."""
 
 from __future__ import annotations
 
@@ -7,10 +9,13 @@ from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_random as random
+from pulumi_kubernetes.apiextensions import CustomResource
 from pulumi_kubernetes.apps import v1 as apps
 from pulumi_kubernetes.core import v1 as core
 from pulumi_kubernetes.meta import v1 as meta
+from pulumi_kubernetes.policy import v1 as policy
 
+from components import redis_operator
 from components.crds import CrdOwners
 from components.kube import (
     checkov_skip_annotations,
@@ -75,6 +80,8 @@ class RedisStoreArgs:
     password_source: pulumi.Resource | None = None
     exporter: RedisExporter | None = None  # monitoring on
     image_pull_secrets: Sequence[str] = ()  # registry credentials its ServiceAccount carries
+    # Set: the redis-operator runs it (a RedisReplication with Sentinels); None: our StatefulSet.
+    replication: redis_operator.Replication | None = None
 
 
 class RedisStore(pulumi.ComponentResource):
@@ -114,6 +121,37 @@ class RedisStore(pulumi.ComponentResource):
         self.service_account = service_account(
             f"{name}-sa", name, args.namespace, labels, self, image_pull_secrets=args.image_pull_secrets
         )
+        crds = crds or CrdOwners()
+        self.stateful_set: apps.StatefulSet | None = None
+        self.service: core.Service | None = None
+        if args.replication is not None:
+            self._replication(name, labels, secret_name, args, args.replication, crds)
+            host = redis_operator.master_service(name)
+        else:
+            self._single(name, labels, secret_name, args, crds)
+            host = name
+
+        self.address: pulumi.Output[str] = pulumi.Output.from_input(f"{host}:{args.port}")
+        self.password_secret_name: pulumi.Output[str] = pulumi.Output.from_input(secret_name)
+        self.password_secret_key: pulumi.Output[str] = pulumi.Output.from_input(PASSWORD_KEY)
+        self.connection_string: pulumi.Output[str] | None = (
+            pulumi.Output.secret(pulumi.Output.concat(host, ":", str(args.port), ",password=", password))
+            if password is not None
+            else None
+        )
+        self.register_outputs(
+            {
+                "address": self.address,
+                "password_secret_name": self.password_secret_name,
+                "password_secret_key": self.password_secret_key,
+                "connection_string": self.connection_string,
+            }
+        )
+
+    def _single(
+        self, name: str, labels: Mapping[str, str], secret_name: str, args: RedisStoreArgs, crds: CrdOwners
+    ) -> None:
+        """One Redis pod of ours: a StatefulSet, its Service, the exporter sidecar."""
         self.service = self._service(f"{name}-service", name, name, args.namespace, labels, "redis", args.port)
         self.stateful_set = apps.StatefulSet(
             f"{name}-statefulset",
@@ -133,24 +171,92 @@ class RedisStore(pulumi.ComponentResource):
         )
 
         if args.exporter is not None:
-            self._metrics(name, labels, args.namespace, args.exporter, crds or CrdOwners())
+            self._metrics(name, labels, args.namespace, args.exporter, crds)
 
-        self.address: pulumi.Output[str] = pulumi.Output.from_input(f"{name}:{args.port}")
-        self.password_secret_name: pulumi.Output[str] = pulumi.Output.from_input(secret_name)
-        self.password_secret_key: pulumi.Output[str] = pulumi.Output.from_input(PASSWORD_KEY)
-        self.connection_string: pulumi.Output[str] | None = (
-            pulumi.Output.secret(pulumi.Output.concat(name, ":", str(args.port), ",password=", password))
-            if password is not None
+    def _replication(
+        self,
+        name: str,
+        labels: Mapping[str, str],
+        secret_name: str,
+        args: RedisStoreArgs,
+        replication: redis_operator.Replication,
+        crds: CrdOwners,
+    ) -> None:
+        """A RedisReplication with embedded Sentinels, a disruption budget for the Sentinels (the
+        operator makes none for them) and the ServiceMonitor of the operator's metrics Service."""
+        # The operator copies the resource's labels onto every pod it makes, Sentinels included, and
+        # a copied `app` would override the Sentinels' own: the pods keep the operator's `app`.
+        cr_labels = {k: v for k, v in labels.items() if k not in ("app", "version")}
+        sentinel_account = f"{name}-sentinel"
+        self.sentinel_service_account = service_account(
+            f"{name}-sentinel-sa",
+            sentinel_account,
+            args.namespace,
+            {**labels, "app.kubernetes.io/component": "sentinel"},
+            self,
+            image_pull_secrets=args.image_pull_secrets,
+        )
+        exporter = (
+            {
+                "image": args.exporter.image,
+                "port": args.exporter.port,
+                "resources": {"requests": dict(args.exporter.requests), "limits": dict(args.exporter.limits)},
+            }
+            if args.exporter is not None
             else None
         )
-        self.register_outputs(
-            {
-                "address": self.address,
-                "password_secret_name": self.password_secret_name,
-                "password_secret_key": self.password_secret_key,
-                "connection_string": self.connection_string,
-            }
+        self.replication = CustomResource(
+            f"{name}-replication",
+            api_version=redis_operator.API_VERSION,
+            kind=redis_operator.KIND,
+            metadata=object_meta(name, args.namespace, cr_labels),
+            spec=redis_operator.replication_spec(
+                name,
+                replication,
+                secret_name=secret_name,
+                secret_key=PASSWORD_KEY,
+                requests=args.requests,
+                limits=args.limits,
+                storage_size=args.storage_size,
+                storage_class=args.storage_class,
+                service_account=name,
+                sentinel_service_account=sentinel_account,
+                image_pull_secrets=args.image_pull_secrets,
+                exporter=exporter,
+                grace_period_seconds=args.termination_grace_period_seconds,
+            ),
+            # The operator reads the password when it creates the pods, and needs its CRD.
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[
+                    self.secret,
+                    self.service_account,
+                    self.sentinel_service_account,
+                    *crds.owners_of(redis_operator.API_VERSION),
+                ],
+            ),
         )
+        # A drain evicts one Sentinel at a time: two of three keep the quorum.
+        self.sentinel_budget = policy.PodDisruptionBudget(
+            f"{name}-sentinel-pdb",
+            metadata=object_meta(redis_operator.sentinel_statefulset(name), args.namespace, labels),
+            spec=policy.PodDisruptionBudgetSpecArgs(
+                max_unavailable=1,
+                selector=meta.LabelSelectorArgs(match_labels=redis_operator.sentinel_pod_labels(name)),
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        if args.exporter is not None:
+            self.service_monitor = service_monitor(
+                f"{name}-service-monitor",
+                name,
+                args.namespace,
+                labels,
+                redis_operator.metrics_service_labels(name),
+                redis_operator.EXPORTER_PORT_NAME,
+                crds,
+                parent=self,
+            )
 
     @staticmethod
     def _pod_spec(name: str, secret_name: str, args: RedisStoreArgs) -> core.PodSpecArgs:

@@ -40,6 +40,8 @@ from components.kube import (
 from components.network_policies import NetworkPlan, create_network_policies
 from components.service_monitor import service_monitor
 
+VERSION_ANNOTATION = "credentials-version"  # on the Secret: which version it holds
+
 
 @dataclass(frozen=True)
 class ElasticsearchUser:
@@ -49,6 +51,7 @@ class ElasticsearchUser:
     secret_name: str
     role: Mapping[str, Any]  # roles.yml: role name -> definition
     elasticsearch: pulumi.Resource  # the Elasticsearch it logs in to: Jaeger waits for it
+    version: str = "1"  # the password's: a new one rotates it (jaeger.CREDENTIALS_VERSION_LABEL)
 
 
 @dataclass(frozen=True)
@@ -192,7 +195,9 @@ class TracingBackend(pulumi.ComponentResource):
         role_names = ",".join(user.role)
         key = jaeger_chart.PASSWORD_KEY
         if args.secret_store is None:
-            self.jaeger_password = generated_password(f"{self._name}-elasticsearch-password", self, special=False)
+            self.jaeger_password = generated_password(
+                f"{self._name}-elasticsearch-password", self, special=False, keepers={"version": user.version}
+            )
             data = pulumi.Output.secret(self.jaeger_password.result).apply(
                 lambda password: user_secret_data(password, role_names, roles)
             )
@@ -202,6 +207,10 @@ class TracingBackend(pulumi.ComponentResource):
             args.secret_store.remote_key(user.secret_name),
             [key],
             template=user_secret_data(template_ref(key), role_names, roles),
+            # Not hourly: a password rotated in the secrets manager reaches ECK and Jaeger together,
+            # with the version's next `pulumi up` (which also restarts Jaeger).
+            refresh_policy="OnChange",
+            annotations={VERSION_ANNOTATION: user.version},
         )
         made = create_external_secrets(self, self._name, namespace, self._labels, args.secret_store, [spec], self._crds)
         return made[user.secret_name]

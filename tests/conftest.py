@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,14 @@ from boutique.cli.mockrun import Run, run_program
 from boutique.inputs.catalog import Catalog, load_catalog
 from boutique.inputs.stackconfig import read_stack_config
 from boutique.program import CATALOG_FILE, PROJECT_DIR, run
+
+TOOLS_BIN = PROJECT_DIR / ".tools" / "bin"  # where `make prom-tools` puts promtool and amtool
+
+
+def prom_tool(name: str) -> str | None:
+    """promtool or amtool: the project's own (`make prom-tools`), else one on PATH, else None."""
+    local = TOOLS_BIN / name
+    return str(local) if local.is_file() else shutil.which(name)
 
 
 def run_stack(stack: str, overrides: dict[str, str] | None = None, catalog_path: Path = CATALOG_FILE) -> Run:

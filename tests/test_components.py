@@ -81,9 +81,27 @@ def test_autoscaled_service_leaves_replicas_to_the_hpa():
     hpa = objects.get("HorizontalPodAutoscaler", "api")["spec"]
     assert hpa["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "api"}
     assert (hpa["minReplicas"], hpa["maxReplicas"]) == (2, 6)
-    targets = {m["resource"]["name"]: m["resource"]["target"]["averageUtilization"] for m in hpa["metrics"]}
-    assert targets == {"cpu": 60, "memory": 75}
+    targets = {
+        (m["containerResource"]["container"], m["containerResource"]["name"]): m["containerResource"]["target"][
+            "averageUtilization"
+        ]
+        for m in hpa["metrics"]
+    }
+    app = objects.get("Deployment", "api")["spec"]["template"]["spec"]["containers"][0]["name"]
+    assert targets == {(app, "cpu"): 60, (app, "memory"): 75}  # the app container's own use
     assert "replicas" not in objects.get("Deployment", "api")["spec"]
+
+
+def test_an_autoscaler_without_memory_says_why():
+    scaling = Autoscaling(2, 6, 60, None, annotations={"example.org/why": "the heap is kept"})
+    objects, _ = run_component(
+        lambda: MicroService(
+            "api", MicroServiceArgs(**BASE, port=ServicePort(9000, 9000, "http"), replicas=2, autoscaling=scaling)
+        )
+    )
+    hpa = objects.get("HorizontalPodAutoscaler", "api")
+    assert [m["containerResource"]["name"] for m in hpa["spec"]["metrics"]] == ["cpu"]
+    assert hpa["metadata"]["annotations"] == {"example.org/why": "the heap is kept"}
 
 
 def test_portless_service_has_no_service_and_a_restricted_init_container():

@@ -39,13 +39,19 @@ def test_dev_to_prod_lists_what_is_added_removed_and_changed(dev_to_prod, dev, p
         ("VerticalPodAutoscaler", "loadgenerator"),
         ("Secret", "redis-cart-auth"),
         ("Secret", "grafana-admin"),
+        # prod's cart store is the redis-operator's: it makes the StatefulSet and Services itself.
+        ("StatefulSet", "redis-cart"),
+        ("Service", "redis-cart"),
+        ("Service", "redis-cart-metrics"),
     }
+    assert {("RedisReplication", "redis-cart"), ("CronJob", "redis-cart-backup")} <= added
     assert {("ExternalSecret", "redis-cart-auth"), ("Gateway", "boutique-gateway")} <= added
     frontend = changed(dev_to_prod, "Deployment", "frontend")
     assert frontend["spec.replicas"] == (1, diff.ABSENT)  # prod's HPA owns the count
-    # Spread constraints are matched by topology key, not by position.
-    spread = "spec.template.spec.topologySpreadConstraints[kubernetes.io/hostname]"
-    assert frontend[f"{spread}.topologyKey"] == (diff.ABSENT, "kubernetes.io/hostname")
+    # Spread constraints, which only prod has: one item, the whole list (issue 16, item 17).
+    before, after = frontend["spec.template.spec.topologySpreadConstraints"]
+    assert before is diff.ABSENT and "kubernetes.io/hostname" in {c["topologyKey"] for c in after}
+    assert not [path for path in frontend if path.startswith("spec.template.spec.topologySpreadConstraints[")]
     # Every object and Helm release counted once.
     total = len(dev_to_prod.added) + len(dev_to_prod.changed) + dev_to_prod.unchanged
     assert total == len(prod.all) + len(prod.run.of_type(render.HELM_RELEASE))
@@ -153,6 +159,16 @@ def test_one_inserted_policy_rule_is_one_added_item_matched_by_its_peers():
     gateway = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "gw"}}, **peer("g")}
     assert fielddiff.peers_text([gateway]) == "pods app=g in namespace gw"
     assert fielddiff.identity({"ports": [{"port": 1}]}, "ingress") == ("peers", "from anywhere")
+
+
+def test_a_rule_with_many_peers_is_labelled_short_in_every_path():
+    """Each field of an added rule repeats the rule's label: a long list of peers is cut, not printed per line."""
+    many = [peer(f"workload-number-{i}-with-a-long-name") for i in range(8)]
+    rule = {"from": many, "ports": [{"port": 6379, "protocol": "TCP"}]}
+    found = paths({"ingress": []}, {"ingress": [rule]})
+    assert found and all(len(path) < fielddiff.FOLD_AT + 30 for path in found), list(found)
+    # Still one rule, matched by its (cut) peers on both sides.
+    assert paths({"ingress": [rule]}, {"ingress": [rule]}) == {}
 
 
 def test_alert_rules_ports_and_spread_constraints_are_matched_by_what_they_are():
@@ -270,3 +286,27 @@ def test_a_renamed_namespace_is_no_change_where_it_is_the_only_difference():
     assert paths({"group": "boutique-dev-x"}, {"group": "boutique-dev-y"}, renames) == {
         "group": ("boutique-dev-x", "boutique-dev-y")
     }
+
+
+def test_namespace_only_lines_of_an_embedded_document_are_not_listed():
+    """Issue 16, item 17: the README says a renamed namespace is said once, inside documents too."""
+    renames = {"boutique-dev": "boutique"}
+    panels = [{"id": i, "expr": f'up{{namespace="boutique-dev", n="{i}"}}'} for i in range(30)]
+    edited = [{**p, "expr": p["expr"].replace("boutique-dev", "boutique")} for p in panels]
+    edited[7]["id"] = 700
+    (change,) = fielddiff.changes({"d": json.dumps(panels)}, {"d": json.dumps(edited)}, renames=renames)
+    changed_lines = [line for line in fielddiff.describe(change) if line.startswith(("  -", "  +"))]
+    assert changed_lines and all("namespace" not in line for line in changed_lines), changed_lines
+
+
+def test_a_list_missing_on_one_side_is_one_item():
+    """Issue 16, item 17: a whole list added or removed is one line, not one per field."""
+    constraints = [
+        {"maxSkew": 1, "topologyKey": key, "whenUnsatisfiable": "ScheduleAnyway",
+         "labelSelector": {"matchLabels": {"app": "frontend", "version": "v1"}}}
+        for key in ("kubernetes.io/hostname", "topology.kubernetes.io/zone")
+    ]  # fmt: skip
+    for old, new in (({}, {"c": constraints}), ({"c": constraints}, {})):
+        found = list(fielddiff.changes({"spec": old}, {"spec": new}))
+        assert [c.path for c in found] == ["spec.c"]
+        assert len(fielddiff.describe(found[0])) == 1

@@ -62,7 +62,7 @@ def test_prod_lists_the_images_pinned_in_helm_values_and_istios(prod, prod_image
     # installed with, at its chart's version.
     istiod = next(release(r) for r in prod.run.of_type(HELM_RELEASE) if r.inputs["name"] == "istiod")
     proxy = f"{istiod['values']['global']['hub']}/{topology.ISTIO_PROXY_IMAGE}:{istiod['version']}"
-    assert prod_images[proxy] == ["boutique/* (istio-proxy, injected)"]
+    assert "boutique/* (istio-proxy, injected)" in prod_images[proxy]  # and the gateway's pods, below
     assert f"docker.elastic.co/elasticsearch/elasticsearch:{versions.ELASTIC_STACK_VERSION}" in prod_images
 
 
@@ -93,3 +93,15 @@ def test_a_bad_stack_is_refused_without_a_listing(capsys):
     assert main(["images", "--stack", "staging"]) == 2
     captured = capsys.readouterr()
     assert captured.out == "" and "Pulumi.staging.yaml: no such stack file" in captured.err
+
+
+def test_the_gateways_pods_run_the_proxy_image_and_are_listed(prod, prod_images):
+    """istiod deploys each Gateway of its class as pods of the proxy image (issue 16, item 18)."""
+    from boutique.plans.mesh import ISTIO_GATEWAY_CLASS
+
+    gateways = [g for g in prod.kind("Gateway") if g["spec"].get("gatewayClassName") == ISTIO_GATEWAY_CLASS]
+    assert gateways, "prod serves the shop through an Istio Gateway"
+    (proxy,) = [image for image in prod_images if f"/{topology.ISTIO_PROXY_IMAGE}:" in image]
+    for gateway in gateways:
+        where = f"{gateway['metadata']['namespace']}/Gateway/{gateway['metadata']['name']}"
+        assert any(w.startswith(where) for w in prod_images[proxy]), prod_images[proxy]

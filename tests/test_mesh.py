@@ -10,6 +10,7 @@ import pytest
 from boutique.inputs.stackconfig import read_stack_config
 from boutique.plans.topology import GATEWAY_NAME
 from boutique.program import PROJECT_DIR
+from components import redis_operator
 from tests.conftest import Objects, container, env_of, run_stack
 from tests.security_stacks import PLAIN_LOAD_BALANCER, variant
 
@@ -160,7 +161,14 @@ def test_sidecar_egress_is_the_call_graph(prod, catalog):
             if host not in ("istio-system/*", collector):
                 assert host.startswith("./") and host.endswith(f".{SHOP}.svc.cluster.local"), host
                 edges.add((name, host[2:].split(".")[0]))
-    assert edges == {(a, b) for a, b in catalog.edges() if a in enabled}
+    expected = {(a, b) for a, b in catalog.edges() if a in enabled}
+    for replication in prod.kind("RedisReplication"):
+        # The redis-operator's Services: callers write to `<store>-master` (its selector follows the
+        # master), and the Redis pods replicate from the master by its name under `<store>-headless`.
+        store = replication["metadata"]["name"]
+        expected |= {(a, redis_operator.master_service(store)) for a, b in catalog.edges() if b == store}
+        expected.add((store, redis_operator.headless_service(store)))
+    assert edges == expected
     checkout = prod.get("Sidecar", "checkoutservice")["spec"]["egress"][0]["hosts"]
     assert len(checkout) == len(catalog.callees_of("checkoutservice")) + 2  # callees, collector, control plane
     assert len(catalog.callees_of("checkoutservice")) >= 6  # upstream's six (DESIGN.md)

@@ -13,7 +13,7 @@ from pulumi_kubernetes.core import v1 as core
 from boutique.cli.mockrun import run_program
 from boutique.inputs.errors import SettingsError
 from boutique.plans.mesh import canary_track, gateway_issuer
-from boutique.plans.topology import CLUSTER_ISSUER_NAME
+from boutique.plans.topology import cluster_issuer_name
 from boutique.program import CATALOG_FILE, settings_from_config
 from components.canary import CanaryRouting, traffic_rules
 from components.crds import CrdOwners
@@ -105,14 +105,15 @@ GATEWAY_WITHOUT_MESH = {
 
 def test_the_gateway_certificate_comes_from_the_platform_issuer_unless_named(catalog):
     platform = settings(catalog, clusterIssuer="selfSigned", **GATEWAY_WITHOUT_MESH)
-    assert gateway_issuer(platform) == (CLUSTER_ISSUER_NAME, "ClusterIssuer")
+    platform_issuer = cluster_issuer_name(platform.namespace)
+    assert gateway_issuer(platform) == (platform_issuer, "ClusterIssuer")
     named = settings(catalog, clusterIssuer="selfSigned", gatewayIssuer="corp-ca", **GATEWAY_WITHOUT_MESH)
     assert gateway_issuer(named) == ("corp-ca", "ClusterIssuer")
     own = settings(catalog, gatewayIssuer="corp-ca", gatewayIssuerKind="Issuer", **GATEWAY_WITHOUT_MESH)
     assert gateway_issuer(own) == ("corp-ca", "Issuer")
     # The platform's issuer by name, but the platform makes none: it would never sign anything.
-    message = refused(catalog, gatewayIssuer=CLUSTER_ISSUER_NAME, **GATEWAY_WITHOUT_MESH)
-    assert message.startswith(f"Pulumi.prod.yaml: boutique:gatewayIssuer: {CLUSTER_ISSUER_NAME} is the platform's")
+    message = refused(catalog, gatewayIssuer=platform_issuer, **GATEWAY_WITHOUT_MESH)
+    assert message.startswith(f"Pulumi.prod.yaml: boutique:gatewayIssuer: {platform_issuer} is the platform's")
     message = refused(catalog, clusterIssuer="selfSigned", gatewayIssuerKind="Issuer", **GATEWAY_WITHOUT_MESH)
     assert message.startswith("Pulumi.prod.yaml: boutique:gatewayIssuerKind: an Issuer needs its name")
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import shutil
 import subprocess
 
 import pytest
@@ -16,7 +15,7 @@ from boutique.cli.mockrun import fake_secret_value, run_program
 from boutique.cli.render import HELM_RELEASE, REDACTED, release
 from boutique.inputs.stackconfig import SECRET_PLACEHOLDER, read_stack_config
 from boutique.program import PROJECT_DIR, run
-from tests.conftest import Objects, container, run_stack
+from tests.conftest import Objects, container, prom_tool, run_stack
 
 ESO = "external-secrets.io/v1"
 
@@ -39,12 +38,18 @@ KUBE_STATE_METRICS = {
     "kube_deployment_status_replicas_available",
     "kube_horizontalpodautoscaler_status_current_replicas",
     "kube_horizontalpodautoscaler_spec_max_replicas",
+    "kube_statefulset_status_replicas_ready",
+    "kube_cronjob_created",
+    "kube_cronjob_status_last_successful_time",
 }
 REDIS_EXPORTER = {
     "redis_up",
     "redis_memory_used_bytes",
     "redis_connected_clients",
     "redis_commands_processed_total",
+    "redis_instance_info",
+    "redis_connected_slaves",
+    "redis_master_link_up",
 }
 # The trace collector's own metrics (0.158.0: receiverhelper, exporterhelper, tail_sampling; the
 # Prometheus exporter adds `_total` to counters), and Prometheus's `up` for any target it scrapes.
@@ -57,7 +62,7 @@ OTEL_COLLECTOR = {
 }
 PROMQL_WORDS = {
     "sum", "max", "min", "avg", "by", "without", "rate", "increase", "histogram_quantile", "max_over_time",
-    "absent", "or", "and", "unless", "on", "label_replace",
+    "absent", "or", "and", "unless", "on", "label_replace", "time",
 }  # fmt: skip
 WEBHOOK = "https://hooks.chat.test/services/T000/B000/very-secret-token"
 
@@ -191,17 +196,39 @@ def test_with_receivers_alertmanager_reads_its_configuration_from_a_secret():
     assert result.named("kubernetes:core/v1:Secret", "monitoring-alertmanager-config").urn in release_urn.dependencies
 
 
-def rules_of(objects: Objects) -> dict[str, list[dict]]:
-    return {r["metadata"]["name"]: r["spec"]["groups"][0]["rules"] for r in objects.kind("PrometheusRule")}
+SLO_COMPONENT = "slo"  # app.kubernetes.io/component of the SLO rules (tests/test_slo.py)
+
+
+def is_slo(rule: dict) -> bool:
+    return rule["metadata"]["labels"].get("app.kubernetes.io/component") == SLO_COMPONENT
+
+
+def rules_of(objects: Objects, slo: bool = False) -> dict[str, list[dict]]:
+    """PrometheusRule name → its rules (every group): the workloads' alerts, or with `slo` the SLOs'."""
+    return {
+        r["metadata"]["name"]: [rule for group in r["spec"]["groups"] for rule in group["rules"]]
+        for r in objects.kind("PrometheusRule")
+        if is_slo(r) == slo
+    }
 
 
 def test_a_prometheus_rule_per_workload_from_the_catalog(dev, prod, catalog):
     """One rule per Deployment and StatefulSet: a canary (frontend-v2) is watched on its own, so a
     bad canary alerts even at a small share of the traffic."""
     for objects in (dev, prod):
-        workloads = objects.kind("Deployment") + objects.kind("StatefulSet")
+        # The operator's StatefulSets are watched by their custom resource's name (RedisReplication).
+        workloads = objects.kind("Deployment") + objects.kind("StatefulSet") + objects.kind("RedisReplication")
+        # A replicated store's and its backup's own groups (components.redis_alerts).
+        workloads += [
+            {"metadata": {"name": f"{r['metadata']['name']}-replication"}} for r in objects.kind("RedisReplication")
+        ]
+        workloads += [c for c in objects.kind("CronJob")]
         shop = objects.run.outputs["namespace"]
-        in_shop = {r["metadata"]["name"] for r in objects.kind("PrometheusRule") if r["metadata"]["namespace"] == shop}
+        in_shop = {
+            r["metadata"]["name"]
+            for r in objects.kind("PrometheusRule")
+            if r["metadata"]["namespace"] == shop and not is_slo(r)
+        }
         assert in_shop == {f"{w['metadata']['name']}-alerts" for w in workloads}
     assert "frontend-v2-alerts" in rules_of(prod)
     prod_rules = rules_of(prod)
@@ -283,20 +310,34 @@ def metric_names(expr: str) -> set[str]:
     return set(re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", expr)) - PROMQL_WORDS
 
 
+def recorded_by_the_stack(objects: Objects, exported: set[str]) -> set[str]:
+    """The series the stack's recording rules write, each from exported metrics only."""
+    recorded = set()
+    for rules in [*rules_of(objects).values(), *rules_of(objects, slo=True).values()]:
+        for rule in rules:
+            if "record" in rule:
+                assert metric_names(rule["expr"]) <= exported, rule["record"]
+                recorded.add(rule["record"])
+    return recorded
+
+
 def test_every_alert_reads_only_metrics_the_stack_exports(dev, prod):
     """Alerts that can fire: without the mesh nothing exports Istio's metrics, so dev has no rule
-    on them and no sidecar PodMonitor; its services are judged by kube-state-metrics instead."""
+    on them and no sidecar PodMonitor; its services are judged by kube-state-metrics instead. A
+    recorded series counts as exported when its own rule reads only exported metrics."""
     for objects, exported in (
         (dev, KUBE_STATE_METRICS | REDIS_EXPORTER | OTEL_COLLECTOR),
         (prod, ISTIO | KUBE_STATE_METRICS | REDIS_EXPORTER | OTEL_COLLECTOR),
     ):
+        readable = exported | recorded_by_the_stack(objects, exported)
         read = set()
-        for rules in rules_of(objects).values():
+        for rules in [*rules_of(objects).values(), *rules_of(objects, slo=True).values()]:
             for rule in rules:
                 read |= metric_names(rule["expr"])
-        assert read and read <= exported, read - exported
+        assert read and read <= readable, read - readable
     assert not dev.kind("PodMonitor")
     assert not [r for rules in rules_of(dev).values() for r in rules if "istio_" in r["expr"]]
+    assert not rules_of(dev, slo=True)  # no SLO rule where nothing measures requests
     assert prod.names("PodMonitor") == {"istio-sidecars"}
     # Without the mesh, a service that is down still pages, from kube-state-metrics.
     for deployment in dev.names("Deployment"):
@@ -315,11 +356,20 @@ def custom_resource_metrics(objects: Objects) -> set[str]:
     return {f"{r.get('metricNamePrefix', 'kube_customresource')}_{m['name']}" for r in resources for m in r["metrics"]}
 
 
+def dashboards(objects: Objects) -> dict[str, dict]:
+    """Every Grafana dashboard of the stack, by the name of its ConfigMap."""
+    found = {}
+    for config_map in objects.kind("ConfigMap"):
+        if config_map["metadata"]["labels"].get("grafana_dashboard") == "1":
+            assert config_map["metadata"]["namespace"] == "monitoring"
+            (text,) = config_map["data"].values()
+            found[config_map["metadata"]["name"]] = json.loads(text)
+    return found
+
+
 def dashboard(objects: Objects) -> dict:
-    config_map = next(c for c in objects.kind("ConfigMap") if c["metadata"]["labels"].get("grafana_dashboard") == "1")
-    assert config_map["metadata"]["namespace"] == "monitoring"
-    (text,) = config_map["data"].values()
-    return json.loads(text)
+    """The golden-signals dashboard."""
+    return dashboards(objects)[f"{objects.run.outputs['namespace']}-golden-signals"]
 
 
 def test_dashboard_is_grafana_json_with_queries_on_exported_metrics_only(dev, catalog):
@@ -345,6 +395,40 @@ def test_dashboard_is_grafana_json_with_queries_on_exported_metrics_only(dev, ca
             assert words <= allowed, words - allowed
             queries += 1
     assert queries >= 10
+
+
+def test_prod_dashboard_shows_replication_sentinels_and_backup_age_from_exported_metrics(prod):
+    """The operator-run store's panels read redis_exporter and kube-state-metrics only: the embedded
+    Sentinels have no exporter, so their StatefulSet's ready pods stand for them."""
+    board = dashboard(prod)
+    panels = {p["title"]: p for p in board["panels"] if p["type"] != "row"}
+    ids = [p["id"] for p in board["panels"]]
+    assert len(ids) == len(set(ids))
+    allowed = ISTIO | KUBE_STATE_METRICS | REDIS_EXPORTER | custom_resource_metrics(prod)
+    read = {}
+    for title, panel in panels.items():
+        for target in panel["targets"]:
+            words = metric_names(target["expr"])
+            assert words <= allowed, words - allowed
+            read.setdefault(title, set()).update(words)
+    (replication,) = [t for t in panels if "replication" in t.lower()]
+    assert {"redis_connected_slaves", "redis_instance_info", "redis_master_link_up"} <= read[replication]
+    (sentinels,) = [t for t in panels if "Sentinel" in t]
+    assert read[sentinels] == {"kube_statefulset_status_replicas_ready"} and "no exporter" in sentinels
+    for replicated in prod.kind("RedisReplication"):
+        expr = panels[sentinels]["targets"][0]["expr"]
+        assert f"{replicated['metadata']['name']}-s" in expr
+    (backup,) = [t for t in panels if "Backup" in t]
+    assert read[backup] == {"kube_cronjob_status_last_successful_time"}
+    assert all(c["metadata"]["name"] in panels[backup]["targets"][0]["expr"] for c in prod.kind("CronJob"))
+    # Nothing overlaps: each panel's grid cell is its own.
+    cells = set()
+    for panel in board["panels"]:
+        grid = panel["gridPos"]
+        for y in range(grid["y"], grid["y"] + grid["h"]):
+            for x in range(grid["x"], grid["x"] + grid["w"]):
+                assert (x, y) not in cells, panel["title"]
+                cells.add((x, y))
 
 
 def secret_run(stack: str, receivers: dict) -> tuple:
@@ -389,13 +473,14 @@ def test_receivers_route_by_severity_and_their_urls_stay_secret(tmp_path):
             assert grafana_password not in text, path
 
 
-needs_amtool = pytest.mark.skipif(shutil.which("amtool") is None, reason="amtool missing (make test installs it)")
+AMTOOL = prom_tool("amtool")
+needs_amtool = pytest.mark.skipif(AMTOOL is None, reason="amtool missing (make prom-tools gets it)")
 
 
 def assert_amtool_accepts(tmp_path, text: str) -> None:
     path = tmp_path / "alertmanager.yaml"
     path.write_text(text)
-    check = subprocess.run(["amtool", "check-config", str(path)], capture_output=True, text=True, check=False)
+    check = subprocess.run([str(AMTOOL), "check-config", str(path)], capture_output=True, text=True, check=False)
     assert check.returncode == 0, check.stdout + check.stderr
 
 
@@ -511,10 +596,15 @@ def test_stack_outputs_say_how_to_reach_grafana_alertmanager_kibana(dev, prod):
 
 
 def test_every_alert_has_promtool_cases_that_fire_and_stay_quiet(prod):
-    cases = yaml.safe_load((PROJECT_DIR / "tests" / "promtool" / "rules_test.yaml").read_text())["tests"]
+    cases = [
+        case
+        for name in ("rules_test.yaml", "redis_test.yaml")
+        for case in yaml.safe_load((PROJECT_DIR / "tests" / "promtool" / name).read_text())["tests"]
+    ]
     fires, quiet = set(), set()
     for case in cases:
         for check in case["alert_rule_test"]:
             (fires if check["exp_alerts"] else quiet).add(check["alertname"])
+    # The SLO alerts' cases are generated from the catalog (tools.slo_tests, tests/test_slo.py).
     alerts = {r["alert"] for rules in rules_of(prod).values() for r in rules}
     assert alerts == fires == quiet

@@ -30,6 +30,7 @@ OFFICIAL = {
     "falco": "https://falcosecurity.github.io/charts",
     "opentelemetry-collector": "https://open-telemetry.github.io/opentelemetry-helm-charts",
     "jaeger": "https://jaegertracing.github.io/helm-charts",
+    "redis-operator": "https://ot-container-kit.github.io/helm-charts",
 }
 EXACT_VERSION = re.compile(r"^v?\d+\.\d+\.\d+$")
 ALL_OPERATORS = [
@@ -42,6 +43,7 @@ ALL_OPERATORS = [
     "fluentd",
     "prometheus-adapter",
     "vertical-pod-autoscaler",
+    "redis-operator",
 ]
 
 
@@ -75,6 +77,7 @@ def test_each_operator_runs_in_its_own_namespace(prod):
         "vertical-pod-autoscaler": "vertical-pod-autoscaler",
         "falco": "falco",
         "otel-collector": "tracing",
+        "redis-operator": "redis-operator",
         "jaeger": "logging",  # beside Elasticsearch, where its user's Secret and ECK's CA are
     }
     assert set(by_name.values()) <= prod.names("Namespace")
@@ -200,7 +203,7 @@ def test_operator_the_cluster_has_is_not_installed_and_nothing_waits_for_it():
         "prod",
         {
             "operators": '["gateway-api", "istio", "cert-manager", "external-secrets", "eck-operator", "fluentd", '
-            '"prometheus-adapter", "vertical-pod-autoscaler"]',
+            '"prometheus-adapter", "vertical-pod-autoscaler", "redis-operator"]',
             "clusterOperators": '["kube-prometheus-stack"]',
         },
     )
@@ -212,7 +215,8 @@ def test_operator_the_cluster_has_is_not_installed_and_nothing_waits_for_it():
 
 
 def test_cluster_issuer(dev, catalog):
-    issuer = dev.get("ClusterIssuer", "boutique-issuer")
+    # Cluster-scoped, so named after the stack's namespace (dev beside prod on one cluster).
+    issuer = dev.get("ClusterIssuer", "boutique-dev-issuer")
     assert issuer["spec"] == {"selfSigned": {}}
     run = run_stack("dev", {"clusterIssuer": "acme", "acmeEmail": "sre@shop.test"})
     (acme,) = run.of_type("kubernetes:cert-manager.io/v1:ClusterIssuer")

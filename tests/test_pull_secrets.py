@@ -49,13 +49,29 @@ def dev_private() -> Objects:
 
 
 def pod_specs(objects: Objects) -> dict[str, dict]:
-    """Every pod template of the shop's namespace, by workload."""
+    """Every pod template of the shop's namespace, by workload: Deployments, StatefulSets and
+    CronJobs; and for a RedisReplication the redis-operator's pods, as the custom resource describes
+    them (its Redis pods and its Sentinels: their ServiceAccount and pull secrets)."""
     namespace = objects.run.outputs["namespace"]
-    return {
+    specs = {
         o["metadata"]["name"]: o["spec"]["template"]["spec"]
         for o in objects.kind("Deployment") + objects.kind("StatefulSet")
         if o["metadata"]["namespace"] == namespace
     }
+    for job in objects.kind("CronJob"):
+        if job["metadata"]["namespace"] == namespace:
+            specs[job["metadata"]["name"]] = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    for replication in objects.kind("RedisReplication"):
+        name, spec = replication["metadata"]["name"], replication["spec"]
+        pulls = spec["kubernetesConfig"].get("imagePullSecrets")
+        specs[name] = {"serviceAccountName": spec["serviceAccountName"], "imagePullSecrets": pulls}
+        if "sentinel" in spec:
+            sentinel = spec["sentinel"]
+            specs[f"{name} Sentinels"] = {
+                "serviceAccountName": sentinel["serviceAccountName"],
+                "imagePullSecrets": sentinel.get("imagePullSecrets"),
+            }
+    return specs
 
 
 def test_prod_with_a_private_registry_builds_a_dockerconfigjson_external_secret(catalog):
@@ -84,6 +100,8 @@ def test_every_shop_pod_pulls_with_it_and_waits_for_it(catalog):
         account = objects.get("ServiceAccount", spec["serviceAccountName"])
         assert account["imagePullSecrets"] == [{"name": PULL_SECRET}], workload
         assert account["automountServiceAccountToken"] is False
+        if "imagePullSecrets" in spec:  # set on the custom resource, the operator's pods carry it too
+            assert spec["imagePullSecrets"] == [{"name": PULL_SECRET}], workload
     run_ = objects.run
     external = next(
         r.urn for r in run_.resources if r.type.endswith(":ExternalSecret") and r.name.endswith(PULL_SECRET)

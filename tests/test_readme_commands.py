@@ -34,7 +34,7 @@ REDIRECTS = {">", ">>", "<", "2>", "2>>"}
 # Programs of the cluster, the clouds and the shell: used as their own documentation says.
 EXTERNAL = {
     "kubectl", "curl", "aws", "gcloud", "az", "git", "jq", "dig", "openssl", "apt-get", "export", "cd",
-    "cat", "echo", "grep", "wc", "head", "tail", "less", "sort", "base64", "sed",
+    "cat", "echo", "grep", "wc", "head", "tail", "less", "sort", "base64", "sed", "xargs",
 }  # fmt: skip
 PULUMI_CONFIG_KEY = re.compile(r"^(?:(?P<namespace>[\w-]+):)?(?P<key>[A-Za-z][\w-]*)")
 PROVIDER_NAMESPACES = {"kubernetes", "pulumi"}  # providers' own keys, not the program's

@@ -32,10 +32,12 @@ def documents(directory: Path) -> list[dict]:
 
 def test_render_writes_manifests_graph_and_outputs(rendered):
     # dev generates the Redis password into a Secret; prod has the operator make it from an ExternalSecret.
+    # dev's Redis is a StatefulSet of ours; prod's the redis-operator's RedisReplication.
     for stack, directory in rendered.items():
         docs = documents(directory)
         secret_kind = {"dev": "Secret", "prod": "ExternalSecret"}[stack]
-        assert {d["kind"] for d in docs} >= {"Namespace", "Deployment", "Service", "StatefulSet", secret_kind}
+        store_kind = {"dev": "StatefulSet", "prod": "RedisReplication"}[stack]
+        assert {d["kind"] for d in docs} >= {"Namespace", "Deployment", "Service", store_kind, secret_kind}
         for doc in docs:
             assert list(doc)[:3] == ["apiVersion", "kind", "metadata"], doc["kind"]
         graph = json.loads((directory / "resources.json").read_text())

@@ -10,12 +10,13 @@ import pytest
 
 from boutique.cli import render
 from boutique.cli.render import HELM_RELEASE, release
-from boutique.inputs.catalog import load_catalog
+from boutique.inputs.catalog import KILL_MARGIN_SECONDS, load_catalog
 from boutique.inputs.errors import CatalogError, SettingsError
 from boutique.inputs.stackconfig import read_stack_config
 from boutique.plans import scaling
 from boutique.program import CATALOG_FILE, PROJECT_DIR, settings_from_config
-from tests.conftest import Objects
+from components import redis_operator
+from tests.conftest import Objects, run_stack
 from tests.security_stacks import PLAIN_LOAD_BALANCER, variant
 from tools.prom_files import adapter_rule_groups
 
@@ -39,16 +40,48 @@ def workloads(objects: Objects) -> list[dict]:
     ]
 
 
-def test_prod_autoscalers_scale_on_cpu_memory_and_the_request_rate_the_adapter_serves(prod, catalog):
+# Runtimes that keep the memory they have grown (a heap is not given back): more replicas do not
+# lower it, so an autoscaler on memory would climb to its maximum and stay.
+KEEPS_MEMORY = {"java", "dotnet", "python"}
+
+
+def app_resources(objects: Objects, hpa: dict) -> set[str]:
+    """The resources the autoscaler scales on: each the app container's own (ContainerResource)."""
+    deployment = objects.get("Deployment", hpa["spec"]["scaleTargetRef"]["name"])
+    app = deployment["spec"]["template"]["spec"]["containers"][0]["name"]
+    metrics = hpa["spec"]["metrics"]
+    assert "Resource" not in {m["type"] for m in metrics}  # a pod's figure would add the proxy's
+    found = [m["containerResource"] for m in metrics if m["type"] == "ContainerResource"]
+    assert found and {m["container"] for m in found} == {app}
+    return {m["name"] for m in found}
+
+
+def operator_statefulsets(objects: Objects) -> set[tuple[str, str]]:
+    """The StatefulSets the redis-operator makes from each RedisReplication: Redis, named after it,
+    and its Sentinels."""
+    found = set()
+    for replication in objects.kind("RedisReplication"):
+        name = replication["metadata"]["name"]
+        found.add(("StatefulSet", name))
+        if "sentinel" in replication["spec"]:
+            found.add(("StatefulSet", redis_operator.sentinel_statefulset(name)))
+    return found
+
+
+def test_prod_autoscalers_scale_on_the_app_containers_use_and_the_request_rate_the_adapter_serves(prod, catalog):
     (metric,) = served_metrics(prod)
     hpas = prod.kind("HorizontalPodAutoscaler")
     assert hpas
     for hpa in hpas:
         spec = hpa["spec"]
         service = catalog.services[hpa["metadata"]["labels"]["app"]]
-        resources = {m["resource"]["name"] for m in spec["metrics"] if m["type"] == "Resource"}
+        resources = app_resources(prod, hpa)
         (pods,) = [m["pods"] for m in spec["metrics"] if m["type"] == "Pods"]
-        assert resources == {"cpu", "memory"}, hpa["metadata"]["name"]
+        keeps = service.runtime is None or service.runtime in KEEPS_MEMORY
+        assert resources == ({"cpu"} if keeps else {"cpu", "memory"}), hpa["metadata"]["name"]
+        # Left off memory: the autoscaler says why.
+        notes = (hpa["metadata"].get("annotations") or {}).get(scaling.MEMORY_NOTE, "")
+        assert bool(notes) is keeps and (not keeps or "memory" in notes), hpa["metadata"]["name"]
         assert pods["metric"]["name"] == metric
         assert pods["target"] == {
             "type": "AverageValue",
@@ -60,7 +93,8 @@ def test_prod_autoscalers_scale_on_cpu_memory_and_the_request_rate_the_adapter_s
         assert {p["type"]: p["value"] for p in down["policies"]} == {"Pods": 1, "Percent": 20}
         assert {p["periodSeconds"] for p in down["policies"]} == {60}
     # The targets differ per service, as the catalog says.
-    targets = {h["metadata"]["name"]: h["spec"]["metrics"][2]["pods"]["target"]["averageValue"] for h in hpas}
+    pods_targets = {h["metadata"]["name"]: [m["pods"] for m in h["spec"]["metrics"] if "pods" in m] for h in hpas}
+    targets = {name: pods[0]["target"]["averageValue"] for name, pods in pods_targets.items()}
     assert targets["frontend"] == targets["frontend-v2"] != targets["cartservice"]
 
 
@@ -100,7 +134,8 @@ def test_without_the_mesh_cpu_and_memory_only_and_dev_has_no_autoscaler(dev):
     plain = variant("prod", PLAIN_LOAD_BALANCER)
     assert plain.kind("HorizontalPodAutoscaler")
     for hpa in plain.kind("HorizontalPodAutoscaler"):
-        assert {m["type"] for m in hpa["spec"]["metrics"]} == {"Resource"}
+        assert {m["type"] for m in hpa["spec"]["metrics"]} == {"ContainerResource"}
+        assert "cpu" in app_resources(plain, hpa)
         assert hpa["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"] == 300
     assert "prometheus-adapter" not in {r.inputs["chart"] for r in plain.run.of_type(HELM_RELEASE)}
 
@@ -110,7 +145,8 @@ def test_every_workload_has_a_recommendation_only_vpa_waiting_for_its_crd(stack,
     objects = request.getfixturevalue(stack)
     vpas = objects.kind("VerticalPodAutoscaler")
     targets = {(v["spec"]["targetRef"]["kind"], v["spec"]["targetRef"]["name"]) for v in vpas}
-    assert targets == {(w["kind"], w["metadata"]["name"]) for w in workloads(objects)}
+    assert targets == {(w["kind"], w["metadata"]["name"]) for w in workloads(objects)} | operator_statefulsets(objects)
+    assert stack == "dev" or operator_statefulsets(objects)  # prod's store is the operator's
     for vpa in vpas:
         assert vpa["apiVersion"] == "autoscaling.k8s.io/v1"
         assert vpa["spec"]["updatePolicy"] == {"updateMode": "Off"}
@@ -169,19 +205,45 @@ def test_every_serving_container_waits_for_endpoint_removal_within_its_grace_per
         grace = pod["terminationGracePeriodSeconds"]
         if not main.get("ports"):
             assert "lifecycle" not in main  # nothing to take out of rotation (the load generator)
-            assert grace == entry.shutdown.drain_seconds
+            assert grace == entry.shutdown.drain_seconds + KILL_MARGIN_SECONDS
             continue
         sleep = main["lifecycle"]["preStop"]["sleep"]["seconds"]
         assert sleep == entry.shutdown.pre_stop_seconds
-        assert sleep < grace == entry.shutdown.pre_stop_seconds + entry.shutdown.drain_seconds
+        window = entry.shutdown.pre_stop_seconds + entry.shutdown.drain_seconds
+        # The kubelet's SIGKILL comes a margin after the whole stop is due to end.
+        assert sleep < window == grace - KILL_MARGIN_SECONDS
         annotations = workload["spec"]["template"]["metadata"].get("annotations", {})
         if stack == "prod":  # in the mesh the proxy starts first and drains as long as the app may take
             proxy = json.loads(annotations["proxy.istio.io/config"])
-            assert proxy == {"holdApplicationUntilProxyStarts": True, "terminationDrainDuration": f"{grace}s"}
+            assert proxy == {"holdApplicationUntilProxyStarts": True, "terminationDrainDuration": f"{window}s"}
         else:
             assert "proxy.istio.io/config" not in annotations
         checked += 1
     assert checked >= len([s for s in catalog.services.values() if s.ports]) + len(catalog.stores)
+
+
+def proxy_drain(objects: Objects, name: str) -> int:
+    annotations = objects.get("Deployment", name)["spec"]["template"]["metadata"]["annotations"]
+    return int(json.loads(annotations["proxy.istio.io/config"])["terminationDrainDuration"].removesuffix("s"))
+
+
+@pytest.mark.parametrize("grace", [30, 32, 35, 60])
+def test_the_proxy_always_stops_a_margin_before_the_kubelet_kills_it(tmp_path, grace):
+    """A classic sidecar's pilot-agent sleeps its whole drain before stopping Envoy: ending at the
+    grace period, it races the SIGKILL. It ends KILL_MARGIN_SECONDS before, and never before the
+    app's window when the grace period leaves room for both."""
+    text = CATALOG_FILE.read_text().replace(
+        "    autoscaling: {requestsPerSecond: 10}",
+        f"    autoscaling: {{requestsPerSecond: 10}}\n    terminationGracePeriodSeconds: {grace}",
+    )
+    (tmp_path / "services.yaml").write_text(text)
+    objects = Objects(run_stack("prod", catalog_path=tmp_path / "services.yaml"))
+    pod = objects.get("Deployment", "frontend")["spec"]["template"]["spec"]
+    assert pod["terminationGracePeriodSeconds"] == grace
+    window = 30  # frontend: preStopSeconds 5 + drainSeconds 25 (defaults)
+    drain = proxy_drain(objects, "frontend")
+    assert drain <= grace - KILL_MARGIN_SECONDS
+    assert drain == min(window, grace - KILL_MARGIN_SECONDS)
 
 
 def test_a_grace_period_shorter_than_the_shutdown_is_refused(tmp_path):
@@ -198,6 +260,38 @@ def test_a_grace_period_shorter_than_the_shutdown_is_refused(tmp_path):
         "terminationGracePeriodSeconds 20 is shorter than shutdown.preStopSeconds + shutdown.drainSeconds (30)"
         in message
     )
+
+
+def test_memory_scaling_follows_the_runtime_and_the_catalog_can_say_otherwise(tmp_path):
+    text = CATALOG_FILE.read_text()
+    # adservice (JVM) scales on memory when its entry says so; a Go service does not when it says not.
+    text = text.replace(
+        "    ports: {container: 9555, protocol: grpc}",
+        "    ports: {container: 9555, protocol: grpc}\n    autoscaling: {memory: true}",
+    )
+    text = text.replace(
+        "    autoscaling: {requestsPerSecond: 40}",
+        "    autoscaling: {requestsPerSecond: 40, memory: false}",
+    )
+    text = text.replace("    runtime: node\n", "", 1)  # currencyservice: no runtime known
+    (tmp_path / "services.yaml").write_text(text)
+    catalog = load_catalog(tmp_path / "services.yaml")
+    assert catalog.services["currencyservice"].runtime is None
+    objects = Objects(run_stack("prod", catalog_path=tmp_path / "services.yaml"))
+    by_name = {h["metadata"]["name"]: h for h in objects.kind("HorizontalPodAutoscaler")}
+    assert app_resources(objects, by_name["adservice"]) == {"cpu", "memory"}
+    assert app_resources(objects, by_name["productcatalogservice"]) == {"cpu"}
+    notes = {name: (h["metadata"].get("annotations") or {}).get(scaling.MEMORY_NOTE) for name, h in by_name.items()}
+    assert "autoscaling.memory: false" in notes["productcatalogservice"] and notes["adservice"] is None
+    assert app_resources(objects, by_name["currencyservice"]) == {"cpu"}
+    assert "no runtime" in notes["currencyservice"]
+
+
+def test_an_unknown_runtime_is_refused_plainly(tmp_path):
+    (tmp_path / "services.yaml").write_text(CATALOG_FILE.read_text().replace("runtime: java", "runtime: jvm"))
+    with pytest.raises(CatalogError) as caught:
+        load_catalog(tmp_path / "services.yaml")
+    assert "services.adservice.runtime" in str(caught.value)
 
 
 def test_request_rate_targets_are_quantities():

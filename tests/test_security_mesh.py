@@ -6,6 +6,7 @@ from __future__ import annotations
 import pulumi
 
 from boutique.cli.mockrun import run_program
+from boutique.cli.render import HELM_RELEASE, release
 from components.crds import CrdOwners
 from components.mesh_security import Allow, WorkloadAccess, create_mesh_security
 from tests.security_stacks import MESH_GATEWAY, MESH_PORT_FORWARD, PLAIN_LOAD_BALANCER, variant
@@ -22,6 +23,10 @@ METHODS = {
     "recommendationservice": ("RecommendationService", ["ListRecommendations"]),
     "shippingservice": ("ShippingService", ["GetQuote", "ShipOrder"]),
 }
+
+
+# The redis-operator chart's ServiceAccount (its default `serviceAccountName`; the program keeps it).
+OPERATOR_CHART_DEFAULTS = {"serviceAccountName": "redis-operator"}
 
 
 def principal(namespace: str, account: str) -> str:
@@ -63,13 +68,38 @@ def test_each_backend_allows_only_its_callers_and_its_methods(catalog):
 
 
 def test_redis_only_from_cartservice_on_its_port():
-    rule = variant("prod", MESH_GATEWAY).get("AuthorizationPolicy", "redis-cart")["spec"]["rules"]
+    """Our single Redis (dev's): cartservice only. The operator's (prod's): cartservice, and on
+    purpose the pods that keep it replicated and backed up: the other Redis pods, the Sentinels,
+    the operator and the backup job, each by the ServiceAccount its pods run as."""
+    rule = variant("dev", MESH_PORT_FORWARD).get("AuthorizationPolicy", "redis-cart")["spec"]["rules"]
     assert rule == [
         {
-            "from": [{"source": {"principals": [principal("boutique", "cartservice")]}}],
+            "from": [{"source": {"principals": [principal("boutique-dev", "cartservice")]}}],
             "to": [{"operation": {"ports": ["6379"]}}],
         }
     ]
+    prod = variant("prod", MESH_GATEWAY)
+    replication = prod.get("RedisReplication", "redis-cart")["spec"]
+    backup = prod.get("CronJob", "redis-cart-backup")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    operator = next(r for r in prod.run.of_type(HELM_RELEASE) if release(r)["chart"] == "redis-operator")
+    operator_account = principal(release(operator)["namespace"], OPERATOR_CHART_DEFAULTS["serviceAccountName"])
+    (rule,) = prod.get("AuthorizationPolicy", "redis-cart")["spec"]["rules"]
+    assert sorted(rule["from"][0]["source"]["principals"]) == sorted(
+        [
+            principal("boutique", "cartservice"),
+            principal("boutique", replication["serviceAccountName"]),
+            principal("boutique", replication["sentinel"]["serviceAccountName"]),
+            principal("boutique", backup["serviceAccountName"]),
+            operator_account,
+        ]
+    )
+    assert rule["to"] == [{"operation": {"ports": ["6379"]}}]
+    # The Sentinels: each other and the operator, on Sentinel's port.
+    (rule,) = prod.get("AuthorizationPolicy", "redis-cart-s")["spec"]["rules"]
+    assert sorted(rule["from"][0]["source"]["principals"]) == sorted(
+        [principal("boutique", replication["sentinel"]["serviceAccountName"]), operator_account]
+    )
+    assert rule["to"] == [{"operation": {"ports": ["26379"]}}]
 
 
 def test_frontend_takes_get_and_post_from_the_gateway_and_the_load_generator():

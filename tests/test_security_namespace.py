@@ -27,6 +27,17 @@ def _pods(objects) -> list[tuple[int, dict]]:
         if workload["kind"] == "Deployment":
             pods += 2 * workload["spec"]["strategy"]["rollingUpdate"]["maxSurge"]
         found.append((pods, workload["spec"]["template"]["spec"]))
+    # The redis-operator's pods, as the RedisReplication describes them: Redis with its exporter,
+    # the Sentinels (StatefulSets that replace a pod only once it is gone, like ours).
+    for replication in objects.kind("RedisReplication"):
+        spec = replication["spec"]
+        exporter = [spec["redisExporter"]] if spec.get("redisExporter", {}).get("enabled") else []
+        found.append((spec["clusterSize"], {"containers": [spec["kubernetesConfig"], *exporter]}))
+        if "sentinel" in spec:
+            found.append((spec["sentinel"]["size"], {"containers": [spec["sentinel"]]}))
+    for job in objects.kind("CronJob"):  # one run at a time (concurrencyPolicy Forbid)
+        assert job["spec"]["concurrencyPolicy"] == "Forbid"
+        found.append((1, job["spec"]["jobTemplate"]["spec"]["template"]["spec"]))
     return found
 
 
@@ -62,6 +73,11 @@ def test_quota_covers_full_scale_with_the_configured_headroom(dev, prod):
     assert plain_prod.kind("ResourceQuota")[0]["spec"]["hard"]["services.loadbalancers"] == "1"
     assert dev.kind("ResourceQuota")[0]["spec"]["hard"]["services.loadbalancers"] == "0"
     assert dev.kind("ResourceQuota")[0]["spec"]["hard"]["persistentvolumeclaims"] == "0"
+    # prod's claims: one per Redis pod of each RedisReplication, with the headroom.
+    claims = sum(r["spec"]["clusterSize"] for r in prod.kind("RedisReplication"))
+    assert claims and prod.kind("ResourceQuota")[0]["spec"]["hard"]["persistentvolumeclaims"] == str(
+        -(-claims * 3 // 2)
+    )
 
 
 def test_the_mesh_adds_room_for_its_proxies():

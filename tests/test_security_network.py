@@ -11,6 +11,8 @@ import pytest
 from boutique.cli.render import HELM_RELEASE, release
 from boutique.inputs.settings import Settings
 from boutique.plans.topology import GATEWAY_POD_LABELS
+from components import redis_operator
+from components.platform import REDIS_OPERATOR_NAMESPACE
 from tests.security_stacks import MESH_GATEWAY, MESH_PORT_FORWARD, PLAIN_LOAD_BALANCER, variant
 
 DEFAULTS = Settings()
@@ -33,6 +35,8 @@ OUTSIDE = {
     "fluentd": (DEFAULTS.logging_namespace, {"app.kubernetes.io/name": "fluentd"}),
     # Anything else someone starts in the tracing namespace: nothing admits it.
     "intruder": (DEFAULTS.tracing.namespace, {"app": "debug-shell"}),
+    # The redis-operator's own pod (its chart's selector labels), where a stack installs it.
+    "redis-operator": (REDIS_OPERATOR_NAMESPACE, redis_operator.OPERATOR_POD_LABELS),
 }
 SPARE_PORTS = {(4444, "TCP"), (4444, "UDP")}  # a port nothing should open
 
@@ -78,6 +82,17 @@ class Cluster:
             if name in services:
                 target = services[name]["spec"]["ports"][0]["targetPort"]
                 self.serving[name] = next((p["containerPort"] for p in declared if p.get("name") == target), target)
+        self.replications: dict[str, tuple[str, str | None]] = {}  # store: (its Sentinels, its backup job)
+        for replication in objects.kind("RedisReplication"):
+            self._operated(replication, services)
+        backups = {}
+        for job in objects.kind("CronJob"):
+            if job["metadata"]["namespace"] == self.namespace:
+                labels = job["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
+                self.pods[labels["app"]] = (self.namespace, labels)
+                self.ports[labels["app"]] = set()  # it listens on nothing
+                backups[labels["app.kubernetes.io/instance"]] = labels["app"]
+        self.replications = {s: (sentinels, backups.get(s)) for s, (sentinels, _) in self.replications.items()}
         self.policies = objects.kind("NetworkPolicy")
         self.universe = set(SPARE_PORTS)
         for ports in self.ports.values():
@@ -87,6 +102,23 @@ class Cluster:
                 for rule in policy["spec"].get(direction, []):
                     self.universe |= {(p["port"], p.get("protocol", "TCP")) for p in rule.get("ports", [])}
         self._ours = {pod for pod in self.pods if self._selected(pod, "Ingress") or self._selected(pod, "Egress")}
+
+    def _operated(self, replication: dict[str, Any], services: dict[str, Any]) -> None:
+        """The pods the redis-operator makes from a RedisReplication: Redis (its labels, the CR's
+        beside them; 6379 and the exporter's port) behind `<name>-master`, and the Sentinels (26379)."""
+        name, spec = replication["metadata"]["name"], replication["spec"]
+        labels = {**replication["metadata"].get("labels", {}), **redis_operator.redis_pod_labels(name)}
+        self.pods[name] = (self.namespace, labels)
+        exporter = spec.get("redisExporter", {})
+        self.ports[name] = {(redis_operator.REDIS_PORT, "TCP")}
+        if exporter.get("enabled"):
+            self.ports[name].add((exporter.get("port", 9121), "TCP"))
+        self.serving[name] = redis_operator.REDIS_PORT  # what `<name>-master` targets
+        sentinels = redis_operator.sentinel_statefulset(name)
+        if "sentinel" in spec:
+            self.pods[sentinels] = (self.namespace, redis_operator.sentinel_pod_labels(name))
+            self.ports[sentinels] = {(redis_operator.SENTINEL_PORT, "TCP")}
+        self.replications[name] = (sentinels, None)
 
     def ours(self, pod: str) -> bool:
         """A pod some policy of ours selects (the shop's, the tracing namespace's, Jaeger's)."""
@@ -210,6 +242,17 @@ def expected(
         egress |= {(pod, "istiod", 15012, "TCP") for pod in shop}
     if mesh and monitoring:  # the sidecars' metrics
         ingress |= {(s, pod, p, "TCP") for s in scrapers for pod in shop for p in (15020, 15090)}
+    for store, (sentinels, backup) in cluster.replications.items():
+        # The issue's list: Redis pods among themselves (replication), the Sentinels to Redis and to
+        # each other, the operator to the pods it manages, the backup job to a replica and out to
+        # object storage over HTTPS (no fixed address: anywhere on 443).
+        redis, sentinel = (redis_operator.REDIS_PORT, "TCP"), (redis_operator.SENTINEL_PORT, "TCP")
+        inside = {(store, store, *redis), (sentinels, store, *redis), (sentinels, sentinels, *sentinel)}
+        egress |= inside
+        ingress |= inside | {("redis-operator", store, *redis), ("redis-operator", sentinels, *sentinel)}
+        if backup is not None:
+            egress |= {(backup, store, *redis)} | {(backup, other, 443, "TCP") for other in everyone}
+            ingress.add((backup, store, *redis))
     for hole in holes:
         ingress |= {(source, hole, *p) for source in everyone for p in cluster.universe}
     tracing_egress, tracing_ingress = _tracing_flows(

@@ -48,8 +48,13 @@ def test_prod_redis_secret_comes_from_an_external_secret_that_builds_redis_conf(
 def test_the_workloads_read_what_the_external_secret_writes(prod):
     target = prod.get("ExternalSecret", "redis-cart-auth")["spec"]["target"]
     keys = set(target["template"]["data"])
-    redis_pod = prod.get("StatefulSet", "redis-cart")["spec"]["template"]["spec"]
-    volume = next(v for v in redis_pod["volumes"] if "secret" in v)
+    # prod's Redis is the redis-operator's: it hands the password to Redis and the Sentinels from
+    # the RedisReplication's redisSecret; the backup job mounts it.
+    assert "redis-cart" not in prod.names("StatefulSet")
+    redis_secret = prod.get("RedisReplication", "redis-cart")["spec"]["kubernetesConfig"]["redisSecret"]
+    assert redis_secret["name"] == target["name"] and redis_secret["key"] in keys
+    backup = prod.get("CronJob", "redis-cart-backup")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    volume = next(v for v in backup["volumes"] if "secret" in v)
     assert volume["secret"]["secretName"] == target["name"]
     assert {item["key"] for item in volume["secret"]["items"]} <= keys
     ref = container(prod.get("Deployment", "cartservice"))["env"]
@@ -60,7 +65,13 @@ def test_the_workloads_read_what_the_external_secret_writes(prod):
 def test_workloads_depend_on_the_external_secret(prod):
     run = prod.run
     external = urn_of(run, ":ExternalSecret", "security-externalsecret-redis-cart-auth")
-    assert external in run.named("kubernetes:apps/v1:StatefulSet", "redis-cart-statefulset").dependencies
+    # The operator reads the Secret when it makes the pods: the RedisReplication waits for it, as
+    # does the backup job.
+    replication = next(
+        r for r in run.resources if r.type.endswith(":RedisReplication") and r.name == "redis-cart-replication"
+    )
+    assert external in replication.dependencies
+    assert external in run.named("boutique:index:RedisBackup", "redis-cart-backup").dependencies
     assert external in run.named("boutique:index:MicroService", "cartservice").dependencies
     # The ExternalSecret itself does not wait for its store (the operator retries until the store is
     # Ready), so it is created beside it, one wave earlier than after it.

@@ -162,8 +162,8 @@ def test_prod_is_replicated_spread_and_autoscaled(prod, catalog):
         expected = 3 if name in PROD_THREE else 2
         assert hpa["spec"]["minReplicas"] == expected, name
         assert hpa["spec"]["maxReplicas"] == 10
-        resources = {m["resource"]["name"] for m in hpa["spec"]["metrics"] if m["type"] == "Resource"}
-        assert resources == {"cpu", "memory"}  # and the request rate: tests/test_scaling.py
+        resources = {m["containerResource"]["name"] for m in hpa["spec"]["metrics"] if "containerResource" in m}
+        assert "cpu" in resources  # memory per runtime, and the request rate: tests/test_scaling.py
         # The HPA owns the count: the Deployment leaves replicas unset so pulumi up never fights it.
         assert "replicas" not in prod.get("Deployment", name)["spec"]
     # Every serving service prod runs (upstream's ten among them), and frontend-v2: prod's frontend
@@ -171,13 +171,23 @@ def test_prod_is_replicated_spread_and_autoscaled(prod, catalog):
     serving = {n for n in prod.run.outputs["services"] if catalog.services[n].ports is not None}
     assert set(UPSTREAM) <= serving
     assert prod.names("HorizontalPodAutoscaler") == {*serving, "frontend-v2"}
-    assert prod.names("PodDisruptionBudget") == {*serving, "frontend-v2"}
+    # The operator makes the Redis pods' budget (spec.pdb); the Sentinels' is ours, named after their StatefulSet.
+    sentinels = {f"{r['metadata']['name']}-s" for r in prod.kind("RedisReplication")}
+    assert prod.names("PodDisruptionBudget") == {*serving, "frontend-v2", *sentinels}
     for deployment in prod.kind("Deployment"):
         spread = deployment["spec"]["template"]["spec"]["topologySpreadConstraints"]
         assert {c["topologyKey"] for c in spread} == {"kubernetes.io/hostname", "topology.kubernetes.io/zone"}
-    redis = prod.get("StatefulSet", "redis-cart")["spec"]
-    assert redis["volumeClaimTemplates"][0]["spec"]["resources"]["requests"] == {"storage": "1Gi"}
-    assert "yes" in redis["template"]["spec"]["containers"][0]["command"]
+    # The cart store: the redis-operator's RedisReplication of the catalog's size, on claims, spread.
+    assert "redis-cart" not in prod.names("StatefulSet")
+    redis = prod.get("RedisReplication", "redis-cart")["spec"]
+    assert redis["clusterSize"] == catalog.stores["redis-cart"].replication.replicas >= 2
+    assert redis["sentinel"]["size"] == catalog.stores["redis-cart"].replication.sentinels
+    assert redis["storage"]["volumeClaimTemplate"]["spec"]["resources"]["requests"] == {"storage": "1Gi"}
+    assert {c["topologyKey"] for c in redis["topologySpreadConstraints"]} == {
+        "kubernetes.io/hostname",
+        "topology.kubernetes.io/zone",
+    }
+    assert redis["pdb"] == {"enabled": True, "maxUnavailable": 1}
     assert prod.get("Service", "frontend")["spec"]["type"] == "ClusterIP"  # reached through the Gateway
 
 

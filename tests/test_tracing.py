@@ -16,8 +16,11 @@ import yaml
 from boutique.cli.mockrun import fake_secret_value
 from boutique.cli.render import HELM_RELEASE, release
 from boutique.inputs.errors import SettingsError
+from boutique.inputs.stackconfig import read_stack_config
 from boutique.plans import tracing, versions
 from boutique.program import PROJECT_DIR, settings_from_config
+from components.jaeger import CREDENTIALS_VERSION_LABEL
+from components.tracing import VERSION_ANNOTATION
 from policy import kubernetes_practices as kp
 from tests.conftest import Objects, container, env_of, run_stack
 from tests.test_monitoring import dashboard, kps
@@ -96,8 +99,9 @@ def test_collector_pipelines_are_wired_and_every_component_is_defined(dev, prod)
             assert pipeline["processors"][0] == "memory_limiter"  # protects the pod before anything else
         # Spans in on OTLP, routed by trace ID to the pod that holds the trace...
         entry = pipelines["traces"]
-        assert entry == {"receivers": ["otlp"], "processors": ["memory_limiter"], "exporters": ["loadbalancing"]}
-        routing = config["exporters"]["loadbalancing"]
+        assert entry == {"receivers": ["otlp"], "processors": ["memory_limiter"], "exporters": ["load_balancing"]}
+        routing = config["exporters"]["load_balancing"]
+        assert "loadbalancing" not in config["exporters"]  # a deprecated alias at collector 0.158
         assert routing["routing_key"] == "traceID"
         peers = routing["resolver"]["dns"]
         # ...which finds every collector pod through the headless peers Service...
@@ -392,3 +396,45 @@ def test_a_clusters_own_istio_is_told_to_add_the_provider(catalog):
     assert warning and "'name': 'otel-tracing'" in warning and "otel-collector.tracing.svc.cluster.local" in warning
     ours = settings_from_config("dev", {**on, "boutique:operators": '["istio"]'}, catalog)
     assert tracing.cluster_istio_warning(ours) is None  # istiod's values name the provider
+
+
+# --- Jaeger's Elasticsearch password: rotated with a restart ---
+
+
+def credentials_label(objects: Objects) -> str:
+    return jaeger(objects)["values"]["jaeger"]["podLabels"][CREDENTIALS_VERSION_LABEL]
+
+
+def test_the_secrets_manager_password_reaches_eck_and_jaeger_only_with_a_restart(prod):
+    """Jaeger reads its password once; ECK takes a new one at once. The hourly refresh must not
+    change it under a running Jaeger: the Secret syncs on change of its ExternalSecret only, and
+    the version that changes it is a label of Jaeger's pods, so the same `pulumi up` restarts them."""
+    external = prod.get("ExternalSecret", "jaeger-elasticsearch")["spec"]
+    assert external["refreshPolicy"] == "OnChange"
+    version = external["target"]["template"]["metadata"]["annotations"][VERSION_ANNOTATION]
+    assert credentials_label(prod) == version
+    tracing = yaml.safe_load((PROJECT_DIR / "Pulumi.prod.yaml").read_text())["config"]["boutique:tracing"]
+    rotated = Objects(run_stack("prod", {"tracing": json.dumps({**tracing, "credentialsVersion": "2026-03"})}))
+    spec = rotated.get("ExternalSecret", "jaeger-elasticsearch")["spec"]
+    assert spec["target"]["template"]["metadata"]["annotations"][VERSION_ANNOTATION] == "2026-03"
+    assert credentials_label(rotated) == "2026-03"  # a new pod template: Jaeger rolls out
+    # Every other ExternalSecret keeps the hourly refresh (their readers reload, or are restarted by it).
+    others = [e for e in prod.kind("ExternalSecret") if e["metadata"]["name"] != "jaeger-elasticsearch"]
+    assert others and all("refreshPolicy" not in e["spec"] for e in others)
+
+
+def test_a_generated_password_is_regenerated_with_the_version_and_jaeger_restarts():
+    objects = variant("dev", DEV_ELASTICSEARCH)
+    (password,) = [
+        r for r in objects.run.of_type("random:index/randomPassword:RandomPassword") if "elasticsearch" in r.name
+    ]
+    assert password.inputs["keepers"] == {"version": credentials_label(objects)}
+
+
+def test_a_credentials_version_that_is_no_label_value_is_refused(catalog):
+    config, _ = read_stack_config(PROJECT_DIR, "prod")
+    tracing = yaml.safe_load((PROJECT_DIR / "Pulumi.prod.yaml").read_text())["config"]["boutique:tracing"]
+    config["boutique:tracing"] = json.dumps({**tracing, "credentialsVersion": "march 2026"})
+    with pytest.raises(SettingsError) as caught:
+        settings_from_config("prod", config, catalog)
+    assert "tracing.credentialsVersion" in str(caught.value) and "label value" in str(caught.value)

@@ -5,11 +5,8 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
 
-import pytest
 import yaml
 
 from boutique.program import PROJECT_DIR
@@ -91,27 +88,57 @@ def test_packages_are_installed_through_sudo_on_runners():
         for line in script.splitlines():
             for match in re.finditer(r"(\S+\s+)?\bapt(-get)?\s+(install|update|upgrade|remove)", line):
                 assert (match.group(1) or "").strip() == "sudo", f"{where}: apt without sudo: {line.strip()}"
-    # The Makefile (run by the workflows) goes through $(SUDO) for every apt-get.
-    makefile = (PROJECT_DIR / "Makefile").read_text()
-    calls = re.findall(r"(?:(\$\(SUDO\)) (?:env \S+ )?)?apt-get (?:install|update)", makefile)
-    assert calls and set(calls) == {"$(SUDO)"}, f"Makefile: apt-get not through $(SUDO): {calls}"
+    # The Makefile (run by the workflows) leaves apt to tools/prom_tools.sh, which goes through sudo
+    # unless root (tests/test_prom_tools.py).
+    recipes = [line for line in (PROJECT_DIR / "Makefile").read_text().splitlines() if line.startswith("\t")]
+    assert recipes and not [line for line in recipes if "apt-get" in line]
 
 
-@pytest.mark.parametrize(("uid", "sudo"), [("1001", True), ("0", False)])
-def test_make_installs_the_prometheus_tools_with_sudo_unless_root(tmp_path, uid, sudo):
-    """`make -n prom-tools` as a user (a fake `id`) and as root: what it would run."""
-    fake = tmp_path / "id"
-    fake.write_text(f"#!/bin/sh\necho {uid}\n")
-    fake.chmod(0o755)
-    env = {**os.environ, "PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}"}
-    printed = subprocess.run(
-        ["make", "--no-print-directory", "-n", "prom-tools"],
-        cwd=PROJECT_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    commands = re.findall(r"(\S*) ?(?:env \S+ )?apt-get (update|install)", printed)
-    assert sorted(c[1] for c in commands) == ["install", "update"]
-    assert all((c[0] == "sudo") is sudo for c in commands), printed
+# --- one backend and one secrets provider for people and CI ---
+
+
+def pulumi_jobs() -> dict[str, dict]:
+    jobs = {}
+    for name in ("pull-request.yml", "deploy.yml"):
+        for job_name, job in workflow(name)["jobs"].items():
+            if pulumi_steps(job):
+                jobs[f"{name}: {job_name}"] = job
+    return jobs
+
+
+def test_the_readme_and_the_workflows_use_one_backend_and_one_secrets_provider():
+    readme = (PROJECT_DIR / "README.md").read_text()
+    section = readme[readme.index("### The Pulumi backend and the secrets provider") :]
+    section = section[: section.index("**The alternative")]
+    # The README's first deployment: the team's bucket, and stacks made with the KMS key.
+    (backend,) = set(re.findall(r'^pulumi login "(s3://[^"]+)"$', section, re.MULTILINE))
+    (provider,) = set(re.findall(r'pulumi stack init \w+ --secrets-provider "([^"]+)"', section))
+    assert provider.startswith("awskms://")
+    for stack in STACKS:  # ... which every stack file names, so CI decrypts with it too
+        assert yaml.safe_load((PROJECT_DIR / f"Pulumi.{stack}.yaml").read_text())["secretsprovider"] == provider
+    # CI: the same backend, from the variable the README says to set to it.
+    assert f"`PULUMI_BACKEND_URL`\n(`{backend}`)" in section or f"`PULUMI_BACKEND_URL` (`{backend}`)" in section
+    jobs = pulumi_jobs()
+    assert len(jobs) == 3
+    for where, job in jobs.items():
+        (action,) = pulumi_steps(job)
+        assert action["cloud-url"] == "${{ vars.PULUMI_BACKEND_URL }}", where
+        assert "secrets-provider" not in action, f"{where}: the stack file names the secrets provider"
+        assert job["permissions"]["id-token"] == "write", f"{where}: no OIDC token for the AWS role"
+        (setup,) = [s for s in job["steps"] if s.get("uses") == "./.github/actions/pulumi-setup"]
+        assert setup["with"]["aws-role"] == "${{ vars.PULUMI_AWS_ROLE_ARN }}", where
+    texts = [p.read_text() for p in [*WORKFLOWS.glob("*.yml"), *(PROJECT_DIR / ".github" / "actions").rglob("*.yml")]]
+    for text in texts:  # nothing of another backend or secrets provider
+        assert "PULUMI_ACCESS_TOKEN" not in text and "PULUMI_CONFIG_PASSPHRASE" not in text
+
+
+def test_every_variable_and_secret_the_workflows_read_is_in_the_readme():
+    readme = (PROJECT_DIR / "README.md").read_text()
+    used = set()
+    for path in [*WORKFLOWS.glob("*.yml"), *(PROJECT_DIR / ".github" / "actions").rglob("*.yml")]:
+        used |= set(re.findall(r"\b(?:vars|secrets)\.([A-Z][A-Z0-9_]+)", path.read_text()))
+        used |= {f"{m}_DEV" for m in re.findall(r"format\('([A-Z_]+)_\{0\}'", path.read_text())}
+    assert {"PULUMI_BACKEND_URL", "PULUMI_AWS_ROLE_ARN", "AWS_REGION", "KUBECONFIG"} <= used
+    used.discard("GITHUB_TOKEN")  # GitHub's own, given to every run
+    missing = sorted(name for name in used if f"`{name}`" not in readme)
+    assert not missing, f"the README does not say what to set: {missing}"

@@ -3,12 +3,14 @@ from a run of the program (the objects `render` writes and the Helm values it se
 
     make capacity          # prints the README's table ("First deployment to a real cluster")
 
-Counted: every Deployment and StatefulSet the program creates (at its replicas, or its autoscaler's
-minimum; the Istio sidecar in every pod of an injected namespace), and the pods whose size the
-program sets in Helm values and custom resources (Prometheus, Alertmanager, Fluentd and Falco per
-node, Falcosidekick, Elasticsearch, Kibana, prometheus-adapter, the VPA recommender, the trace
-collector and Jaeger). Not counted: the operators' own pods at their charts' defaults, and Jaeger's
-index cleaner (a daily job of seconds).
+Counted: every Deployment and StatefulSet the program creates or has the redis-operator create from
+a RedisReplication (Redis with its exporter and claim, and the Sentinels), at its replicas or its
+autoscaler's minimum, with the Istio sidecar in every pod of an injected namespace; and the pods
+whose size the program sets in Helm values and custom resources (Prometheus, Alertmanager, Fluentd
+and Falco per node, Falcosidekick, Elasticsearch, Kibana, prometheus-adapter, the VPA recommender,
+the redis-operator, the trace collector and Jaeger). Not counted: the other operators' own pods at
+their charts' defaults, Jaeger's index cleaner (a daily job of seconds) and the cart store's backup
+job (minutes every few hours).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from boutique.plans.topology import ISTIO_PROXY_REQUESTS
 from components.autoscaling import ADAPTER_RELEASE, VPA_RELEASE
 from components.mesh import INJECTION_LABEL
 from components.monitoring import RELEASE_NAME as KUBE_PROMETHEUS_STACK
+from components.platform import REDIS_OPERATOR_RELEASE
 from components.runtime_security import RELEASE_NAME as FALCO_RELEASE
 
 STACKS = ("dev", "prod")
@@ -73,23 +76,41 @@ def workload_rows(objects: list[dict[str, Any]]) -> list[Row]:
     proxy = _requests([{"resources": {"requests": ISTIO_PROXY_REQUESTS}}])
     totals: dict[str, list[float]] = {}
     for o in objects:
-        if o["kind"] not in ("Deployment", "StatefulSet"):
-            continue
-        namespace = o["metadata"]["namespace"]
-        replicas = o["spec"].get("replicas", minimum.get((namespace, o["metadata"]["name"]), 1))
-        cpu, memory = _requests(o["spec"]["template"]["spec"]["containers"])
-        if namespace in injected:
-            cpu, memory = cpu + proxy[0], memory + proxy[1]
-        storage = _claims(o["spec"].get("volumeClaimTemplates", []))
-        total = totals.setdefault(namespace, [0, 0.0, 0.0, 0.0])
-        for i, amount in enumerate((1, cpu, memory, storage)):
-            total[i] += replicas * amount
+        namespace = o["metadata"].get("namespace", "")
+        for replicas, containers, claims in _pods_of(o, minimum):
+            cpu, memory = _requests(containers)
+            if namespace in injected:
+                cpu, memory = cpu + proxy[0], memory + proxy[1]
+            total = totals.setdefault(namespace, [0, 0.0, 0.0, 0.0])
+            for i, amount in enumerate((1, cpu, memory, _claims(claims))):
+                total[i] += replicas * amount
     sidecars = ", each pod with its Istio sidecar"
     rows = []
     for ns, (pods, cpu, memory, storage) in sorted(totals.items()):
         what = f"`{ns}`: its Deployments and StatefulSets" + (sidecars if ns in injected else "")
         rows.append(Row(what, str(int(pods)), cpu, memory, storage))
     return rows
+
+
+def _pods_of(
+    o: Mapping[str, Any], minimum: Mapping[tuple[str, str], int]
+) -> list[tuple[int, list[Mapping[str, Any]], list[Mapping[str, Any]]]]:
+    """(replicas, containers, claim templates) of each pod a workload object makes: a Deployment's or
+    StatefulSet's; a RedisReplication's Redis pods (with the exporter beside each) and its Sentinels,
+    the StatefulSets the redis-operator makes from it."""
+    spec = o.get("spec", {})
+    if o["kind"] in ("Deployment", "StatefulSet"):
+        replicas = spec.get("replicas", minimum.get((o["metadata"]["namespace"], o["metadata"]["name"]), 1))
+        return [(replicas, spec["template"]["spec"]["containers"], spec.get("volumeClaimTemplates", []))]
+    if o["kind"] != "RedisReplication":
+        return []
+    exporter = spec.get("redisExporter", {})
+    redis = [spec["kubernetesConfig"], *([exporter] if exporter.get("enabled") else [])]
+    claim = spec.get("storage", {}).get("volumeClaimTemplate")
+    pods = [(spec["clusterSize"], redis, [claim] if claim else [])]
+    if "sentinel" in spec:
+        pods.append((spec["sentinel"]["size"], [spec["sentinel"]], []))
+    return pods
 
 
 def quota_rows(objects: list[dict[str, Any]]) -> list[Row]:
@@ -126,6 +147,7 @@ def platform_rows(objects: list[dict[str, Any]], releases: list[dict[str, Any]])
     sized = [
         ("prometheus-adapter", values.get(ADAPTER_RELEASE)),
         ("VPA recommender", values.get(VPA_RELEASE, {}).get("recommender")),
+        ("redis-operator", _with_replicas(values.get(REDIS_OPERATOR_RELEASE), 1)),  # the chart's default count
     ]
     for what, pod in sized:
         if pod is not None:
@@ -139,6 +161,11 @@ def platform_rows(objects: list[dict[str, Any]], releases: list[dict[str, Any]])
         cpu, memory = _requests([sidekick])
         rows.append(Row("Falcosidekick", str(replicas), replicas * cpu, replicas * memory))
     by_chart = {r["chart"]: r["values"] for r in releases}
+    istiod = by_chart.get("istiod")
+    if istiod is not None:  # the mesh's control plane: at least autoscaleMin replicas
+        count = istiod["autoscaleMin"]
+        cpu, memory = _requests([istiod])
+        rows.append(Row("istiod", str(count), count * cpu, count * memory))
     collector = by_chart.get(versions.OTEL_COLLECTOR.chart)
     if collector is not None:
         count = collector["replicaCount"]
@@ -161,6 +188,10 @@ def platform_rows(objects: list[dict[str, Any]], releases: list[dict[str, Any]])
             cpu, memory = _requests(o["spec"]["podTemplate"]["spec"]["containers"])
             rows.append(Row("Kibana", str(count), count * cpu, count * memory))
     return rows
+
+
+def _with_replicas(values: Mapping[str, Any] | None, default: int) -> Mapping[str, Any] | None:
+    return None if values is None else {"replicas": default, **values}
 
 
 def stack_rows(result: Run) -> list[Row]:

@@ -55,6 +55,9 @@ def changes(old: Any, new: Any, path: str = "", renames: Mapping[str, str] | Non
         yield from _list_changes(old, new, path, renames)
     elif isinstance(old, str) and isinstance(new, str) and renamed(old, renames) == new:
         return  # differs only by the renamed namespace, which the report says once
+    elif isinstance(old, str) and isinstance(new, str) and document_lines(old) and document_lines(new):
+        # An embedded document: its lines that differ only by the namespace are no change either.
+        yield Change(path, renamed(old, renames), new)
     elif old != new or type(old) is not type(new):
         yield Change(path, old, new)
 
@@ -62,15 +65,11 @@ def changes(old: Any, new: Any, path: str = "", renames: Mapping[str, str] | Non
 def _whole(old: Any, new: Any, path: str) -> Iterator[Change]:
     """A value on one side only: one change, or its fields when it is too long for one line."""
     value = new if old is ABSENT else old
-    if not (isinstance(value, dict | list) and value and len(_json(value)) > FOLD_AT):
+    # A list is one item (folded when long): its items' fields one by one say no more.
+    if not (isinstance(value, dict) and value and len(_json(value)) > FOLD_AT):
         yield Change(path, old, new)
         return
-    if isinstance(value, dict):
-        children = [(_child(path, key), inner) for key, inner in value.items()]
-    else:
-        ids = [identity(item, path.rsplit(".", 1)[-1]) for item in value]
-        labels = [key[1] for key in ids] if _usable(ids) else range(len(value))
-        children = [(f"{path}[{label}]", inner) for label, inner in zip(labels, value, strict=True)]
+    children = [(_child(path, key), inner) for key, inner in value.items()]
     for child, inner in children:
         yield from _whole(inner if old is not ABSENT else ABSENT, inner if new is not ABSENT else ABSENT, child)
 
@@ -123,7 +122,7 @@ def _list_changes(before: list, after: list, path: str, renames: Mapping[str, st
                 yield from changes(item, new_by_id[key], f"{path}[{key[1]}]", renames)
             elif key in moved:
                 # The same rule with other peers: the peers added or removed, not a new rule.
-                yield from changes(item, new_by_id[moved[key]], f"{path}[{_rule_text(item)}]", renames)
+                yield from changes(item, new_by_id[moved[key]], f"{path}[{_label(_rule_text(item))}]", renames)
             else:
                 yield from changes(item, ABSENT, f"{path}[{key[1]}]", renames)
         for key, item in new_by_id.items():
@@ -192,9 +191,9 @@ def identity(item: Any, field: str = "") -> tuple[str, str] | None:
     if field in ("ingress", "egress") and set(item) <= {"from", "to", "ports"}:
         # A NetworkPolicy rule is whom it admits: its peers (none: anywhere).
         direction = "from" if field == "ingress" else "to"
-        return ("peers", f"{direction} {peers_text(item.get(direction))}")
+        return ("peers", _label(f"{direction} {peers_text(item.get(direction))}"))
     if field == "rules" and "from" in item:
-        return ("peers", f"from {peers_text(item['from'])}")  # an Istio AuthorizationPolicy rule
+        return ("peers", _label(f"from {peers_text(item['from'])}"))  # an Istio AuthorizationPolicy rule
     for key in ("alert", "record"):
         if isinstance(item.get(key), str):
             return (key, item[key])
@@ -204,6 +203,12 @@ def identity(item: Any, field: str = "") -> tuple[str, str] | None:
     if isinstance(item.get("topologyKey"), str):
         return ("topologyKey", item["topologyKey"])
     return None
+
+
+def _label(text: str) -> str:
+    """A list item's label in a path, at most FOLD_AT characters: every change inside the item repeats
+    it. Two labels cut to the same text make their list compared by value instead."""
+    return text if len(text) <= FOLD_AT else f"{text[: FOLD_AT - 3]}..."
 
 
 def peers_text(peers: Any) -> str:

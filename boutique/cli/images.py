@@ -16,6 +16,7 @@ from typing import Any
 from boutique.cli import render
 from boutique.cli.mockrun import Run
 from boutique.plans import topology, versions
+from boutique.plans.mesh import ISTIO_GATEWAY_CLASS
 from boutique.plans.supply_chain import ECK_IMAGES
 
 MESH_LABEL = ("istio-injection", "enabled")
@@ -59,6 +60,7 @@ def collect(run: Run) -> dict[str, list[str]]:
     """Image -> where it runs, from a recorded run."""
     found: dict[str, list[str]] = defaultdict(list)
     meshed = []
+    gateways = []
     for registration in run.resources:
         if not render.is_kubernetes_object(registration):
             continue
@@ -73,6 +75,8 @@ def collect(run: Run) -> dict[str, list[str]]:
             found[spec.get("image") or f"{ECK_IMAGES[body['kind']]}:{spec['version']}"].append(f"{where} (ECK)")
         if body["kind"] == "Namespace" and (meta.get("labels") or {}).get(MESH_LABEL[0]) == MESH_LABEL[1]:
             meshed.append(meta["name"])
+        if body["kind"] == "Gateway" and (body.get("spec") or {}).get("gatewayClassName") == ISTIO_GATEWAY_CLASS:
+            gateways.append(where)  # istiod deploys its pods: the proxy image, as a gateway
     istio_version = None
     for registration in run.of_type(render.HELM_RELEASE):
         chart = render.release(registration)
@@ -84,11 +88,12 @@ def collect(run: Run) -> dict[str, list[str]]:
             found[f"{hub}/{topology.ISTIO_CHART_IMAGES[chart['chart']]}:{chart['version']}"].append(where)
             if chart["chart"] == "istiod":
                 istio_version = (hub, chart["version"])
-    if meshed:
-        # Without an istiod of ours the cluster's Istio injects it, at the hub and version we assume.
+    if meshed or gateways:
+        # Without an istiod of ours the cluster's Istio runs it, at the hub and version we assume.
         hub, version = istio_version or (topology.ISTIO_IMAGE_REGISTRY, versions.ISTIO_VERSION)
         proxy = f"{hub}/{topology.ISTIO_PROXY_IMAGE}:{version}"
         found[proxy] += [f"{ns}/* ({topology.ISTIO_PROXY_CONTAINER}, injected)" for ns in meshed]
+        found[proxy] += [f"{where} (its pods, deployed by istiod)" for where in gateways]
     return {image: sorted(set(wheres)) for image, wheres in sorted(found.items())}
 
 

@@ -7,6 +7,7 @@ registration is recorded with its parent and dependencies.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import threading
@@ -27,7 +28,7 @@ from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 from boutique.inputs.catalog import CATALOG_FILE, load_catalog
 from boutique.inputs.stackconfig import read_stack_config
-from boutique.program import PROJECT_DIR, run, settings_from_config
+from boutique.program import PROJECT_DIR, offline, run, settings_from_config
 
 PROJECT = "boutique"
 
@@ -64,6 +65,9 @@ class Registration:
     parent: str | None
     dependencies: list[str]
     inputs: dict[str, Any]
+    # The provider reference (`urn::id`) a custom resource registers with; a component's map per package.
+    provider: str = ""
+    providers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -71,6 +75,8 @@ class Run:
     resources: list[Registration] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
     secret_outputs: set[str] = field(default_factory=set)
+    # The CLI versions the program asked the engine for (pulumi.require_pulumi_version).
+    required_pulumi: list[str] = field(default_factory=list)
 
     def of_type(self, type_: str) -> list[Registration]:
         return [r for r in self.resources if r.type == type_]
@@ -130,6 +136,8 @@ class _RecordingMonitor(mocks.MockMonitor):
             parent=request.parent or None,
             dependencies=sorted(set(request.dependencies)),
             inputs=rpc.deserialize_properties(request.object),
+            provider=request.provider,
+            providers=dict(request.providers),
         )
         with self.lock:
             self.registrations.append(registration)
@@ -142,16 +150,21 @@ def run_program(
     config: dict[str, str],
     secret_keys: Sequence[str] = (),
     run: Run | None = None,
+    reach_cluster: bool = False,
 ) -> Run:
     """Run `program` as stack `stack` of project boutique under mocks; return what it registered.
 
-    Pass `run` to see what was registered even when the program raises.
+    Pass `run` to see what was registered even when the program raises. Offline unless
+    `reach_cluster`: the program then checks the kubeconfig and placeholders as `pulumi up` does.
     """
     run = run if run is not None else Run()
     runtime_settings.ROOT.set(None)  # a fresh root Stack for every run
     monitor = _RecordingMonitor(run.resources)
     mocks.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=False, logger=ENGINE_LOG, monitor=monitor)
     set_all_config(config, list(secret_keys))
+    # The mocks' engine lacks this call; as a CLI new enough, it records the range and says yes.
+    engine = runtime_settings.get_engine()
+    engine.RequirePulumiVersion = lambda request: run.required_pulumi.append(request.pulumi_version_range)
 
     async def body() -> None:
         program()
@@ -165,11 +178,11 @@ def run_program(
             if await output.is_secret():
                 run.secret_outputs.add(key)
 
-    with _young_collections_only(), _no_source_positions():
+    cluster = contextlib.nullcontext() if reach_cluster else offline()
+    with _young_collections_only(), _no_source_positions(), cluster:
         _sync_await(run_pulumi_func(body))
     run.resources.sort(key=lambda r: r.urn)
     return run
-
 
 
 def run_stack(stack: str, catalog_path: Path = CATALOG_FILE) -> Run:
@@ -182,6 +195,7 @@ def run_stack(stack: str, catalog_path: Path = CATALOG_FILE) -> Run:
     config, secret_keys = read_stack_config(PROJECT_DIR, stack)
     settings_from_config(stack, config, catalog, secret_keys)
     return run_program(lambda: run(catalog_path), stack, config, secret_keys)
+
 
 @contextmanager
 def _no_source_positions() -> Iterator[None]:

@@ -13,11 +13,14 @@ import yaml
 from pulumi.runtime import rpc
 
 from boutique.cli.mockrun import Registration, Run
+from boutique.inputs.errors import InputError
 
 REDACTED = "<redacted: secret>"
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 TOP_LEVEL_ORDER = ["apiVersion", "kind", "metadata", "spec", "data", "stringData"]
 METADATA_ORDER = ["name", "namespace", "labels", "annotations"]
+# Left in every folder render writes: the one sign that replacing the folder loses nothing of a user's.
+MARKER = ".boutique-render"
 
 
 def _redact(value: Any) -> Any:
@@ -99,13 +102,34 @@ def _file_name(body: dict[str, Any], taken: set[str]) -> str:
     return path
 
 
+def check_out(out_dir: Path) -> None:
+    """Refuse an --out that render may not replace: a file, or a non-empty folder it did not write."""
+    if out_dir.is_dir():
+        if any(out_dir.iterdir()) and not (out_dir / MARKER).is_file():
+            raise InputError(
+                f"--out {out_dir}: a folder not written by render (it has no {MARKER}), and render replaces "
+                "its --out whole; name a new or empty folder, or one an earlier render wrote"
+            )
+    elif out_dir.exists() or out_dir.is_symlink():
+        raise InputError(f"--out {out_dir}: a file, not a folder; name a new or empty folder")
+    else:
+        for parent in out_dir.parents:
+            if parent.exists() and not parent.is_dir():
+                raise InputError(f"--out {out_dir}: {parent} is a file, not a folder")
+
+
 def write(run: Run, out_dir: Path) -> Counter[str]:
-    """Write everything into `out_dir` (replaced whole, so a failed render leaves the old one)."""
+    """Write everything into `out_dir` (replaced whole, so a failed render leaves the old one).
+
+    Only a new or empty folder, or one an earlier render wrote (it holds MARKER), is replaced.
+    """
+    check_out(out_dir)
     out_dir = out_dir.resolve()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
     try:
         kinds = _write_into(run, staging)
+        (staging / MARKER).write_text("written by `python -m boutique render`; the next render replaces this folder\n")
         if out_dir.exists():
             shutil.rmtree(out_dir)
         staging.rename(out_dir)

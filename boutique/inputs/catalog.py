@@ -20,10 +20,16 @@ from pydantic import (
     model_validator,
 )
 
-from boutique.inputs.errors import CatalogError, described, format_validation_error
+from boutique.inputs.errors import CatalogError, described, format_validation_error, nearest
 from boutique.inputs.model import Quantity, StrictModel, cpu_cores, memory_bytes
+from boutique.inputs.objectives import BUILT_IN, Objectives
 from boutique.inputs.resilience import MeshPolicy
 from boutique.inputs.yamlio import load_yaml_file
+
+# Seconds between the end of a pod's planned stop (its preStop wait and drain, and its proxy's drain)
+# and the kubelet's SIGKILL at the end of the grace period: what finishes on time is never killed.
+# (Here, not in components: the catalog is read without importing Pulumi, e.g. by `graph`.)
+KILL_MARGIN_SECONDS = 5
 
 # The shop's catalog: services.yaml beside the program (the CLI's --catalog names another).
 CATALOG_FILE = Path(__file__).resolve().parents[2] / "services.yaml"
@@ -55,13 +61,27 @@ CheckId = Annotated[str, StringConstraints(pattern=CHECK_ID)]
 Digest = Annotated[str, StringConstraints(pattern=DIGEST)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 Seconds = Annotated[int, Field(ge=0, le=3600)]
+# What the tracing plan sets on a service with `tracing: true` when the stack traces.
+TRACING_ENV = ("ENABLE_TRACING", "COLLECTOR_SERVICE_ADDR", "OTEL_SERVICE_NAME")
 Reason = Annotated[str, StringConstraints(min_length=10)]
 
 
+# The OCI distribution spec's tag grammar (what a registry accepts after `:`).
+OCI_TAG = r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}"
+
+
 def check_tag(tag: str | None) -> str | None:
-    """Refuse mutable tags: a deploy must be reproducible."""
-    if tag is not None and (tag == "latest" or not re.fullmatch(r"[\w][\w.-]{0,127}", tag)):
+    """Refuse mutable tags (a deploy must be reproducible) and tags no registry would accept."""
+    if tag is None:
+        return tag
+    if tag in ("latest", ""):
         raise ValueError(f"image tag {tag!r} is not pinned; use a release tag (not 'latest') or a digest")
+    if not re.fullmatch(OCI_TAG, tag, flags=re.ASCII):
+        shown = repr(tag) if len(tag) <= 40 else repr(tag[:37] + "...")
+        raise ValueError(
+            f"image tag {shown} is malformed: a tag is 1 to 128 ASCII letters, digits, '_', '.' and '-', "
+            f"not starting with '.' or '-' (OCI reference grammar {OCI_TAG})"
+        )
     return tag
 
 
@@ -246,13 +266,20 @@ class Api(StrictModel):
         return self
 
 
+# The language runtime a service's image runs: what its memory does under load (plans/scaling.py).
+Runtime = Literal["go", "node", "python", "java", "dotnet"]
+
+
 class ServiceAutoscaling(StrictModel):
-    """What the service's autoscaler aims for besides CPU and memory (stacks with the mesh and
-    `autoscaling` on): requests per second each pod should answer, measured by its sidecar."""
+    """What the service's autoscaler aims for besides CPU (stacks with `autoscaling` on): requests
+    per second each pod should answer, measured by its sidecar (mesh stacks); `memory`: whether it
+    also scales on memory (default: from the service's `runtime`, see plans/scaling.py)."""
 
     requests_per_second: Annotated[float, Field(gt=0, le=100000)] = 20
     """Requests per second one pod should answer before its autoscaler adds another (stacks with `mesh` and
     `autoscaling`)."""
+    memory: bool | None = None
+    """Scale on the app container's memory too; unset: only for runtimes that give memory back (Go, Node)."""
 
 
 class Shutdown(StrictModel):
@@ -261,7 +288,7 @@ class Shutdown(StrictModel):
     `preStopSeconds`: a serving container keeps running that long after it is told to stop, while
     Kubernetes and the mesh take its endpoint out of rotation (the images have no shell: the
     kubelet's own sleep action). `drainSeconds`: how long it may then take, after SIGTERM, to
-    finish what is in flight. The grace period covers both.
+    finish what is in flight. The grace period covers both, plus KILL_MARGIN_SECONDS by default.
     """
 
     pre_stop_seconds: Annotated[int, Field(ge=1, le=300)] = 5
@@ -290,6 +317,9 @@ class Service(StrictModel):
     """Label `app.kubernetes.io/component` (`web`, `backend`, `load`)."""
     description: str
     """What it does, one line."""
+    runtime: Runtime | None = None  # the image's language runtime; None: not known
+    """The image's language runtime (`go`, `node`, `python`, `java`, `dotnet`): whether its memory can fall, so
+    whether it autoscales on memory."""
     ports: Ports | None = None
     """Its port; none: no port and no Service (the load generator)."""
     port_env: bool = True  # set PORT=<container port>
@@ -309,8 +339,8 @@ class Service(StrictModel):
     """An init container that waits for another service before this one starts."""
     image: Image | None = None  # default: <images.registry>/<name>:<images.tag>
     """Its own image (default: `<images.registry>/<name>:<images.tag>`)."""
-    termination_grace_period_seconds: Seconds | None = None  # None: the shutdown window
-    """The pod's grace period; default and minimum: `shutdown.preStopSeconds` + `shutdown.drainSeconds`."""
+    termination_grace_period_seconds: Seconds | None = None  # None: the shutdown window + the kill margin
+    """The pod's grace period; default and minimum: `shutdown.preStopSeconds` + `shutdown.drainSeconds` + 5 s."""
     shutdown: Shutdown = Shutdown()
     """How it stops without dropping requests."""
     autoscaling: ServiceAutoscaling = ServiceAutoscaling()
@@ -325,13 +355,17 @@ class Service(StrictModel):
     tracing: bool = False
     """Its code exports OpenTelemetry spans: with `boutique:tracing` on it gets `ENABLE_TRACING`,
     `COLLECTOR_SERVICE_ADDR` and `OTEL_SERVICE_NAME`."""
+    slo: Objectives | None = None  # overrides of the catalog's objectives (served gRPC/HTTP services)
+    """This service's overrides of the catalog's objectives (served gRPC/HTTP services only)."""
 
     @property
     def grace_period_seconds(self) -> int:
-        """The pod's terminationGracePeriodSeconds: as given, else the whole shutdown window."""
+        """The pod's terminationGracePeriodSeconds: as given, else the whole shutdown window and a
+        margin before the kubelet's SIGKILL (the mesh's proxy drains the whole window, and must exit
+        before that)."""
         if self.termination_grace_period_seconds is not None:
             return self.termination_grace_period_seconds
-        return self.shutdown.window(self.ports is not None)
+        return self.shutdown.window(self.ports is not None) + KILL_MARGIN_SECONDS
 
     @model_validator(mode="after")
     def _probes_need_port(self) -> Service:
@@ -343,10 +377,35 @@ class Service(StrictModel):
             kind = "grpc" if self.api.grpc else "http"
             if self.ports is not None and self.ports.protocol != kind:
                 raise ValueError(f"api.{kind} needs ports.protocol {kind}")
-        clash = set(self.calls) & set(self.env)
-        if clash:
-            raise ValueError(f"{sorted(clash)} set in both calls and env; an address is derived from calls")
+        if self.slo is not None and (self.ports is None or self.ports.protocol == "tcp"):
+            raise ValueError(
+                "slo needs ports with protocol grpc or http: objectives are measured on requests, and the mesh "
+                "cannot tell a failed or slow request of a plain TCP port"
+            )
         check_grace(self.termination_grace_period_seconds, self.shutdown, self.ports is not None)
+        return self
+
+
+class StoreReplication(StrictModel):
+    """How the store runs where the stack has the redis-operator: `replicas` Redis pods (one master)
+    and `sentinels` Sentinels (an odd number, so a majority always exists). The operator's own
+    images: its entrypoints build the config the operator describes."""
+
+    replicas: Annotated[int, Field(ge=2, le=9)] = 3
+    """Redis pods: one master and replicas."""
+    sentinels: Annotated[int, Field(ge=3, le=9)] = 3
+    """Sentinels watching them (odd; quorum is a majority)."""
+    image: Image
+    """The operator's Redis image (pinned)."""
+    sentinel_image: Image
+    """The operator's Sentinel image (pinned)."""
+    sentinel_resources: Resources
+    """Requests and limits of each Sentinel."""
+
+    @model_validator(mode="after")
+    def _odd(self) -> StoreReplication:
+        if self.sentinels % 2 == 0:
+            raise ValueError(f"sentinels: {self.sentinels} is even; an odd number keeps a majority after a split")
         return self
 
 
@@ -367,10 +426,12 @@ class Store(StrictModel):
     """How it stops (its grace period is the sum)."""
     checkov_skips: dict[CheckId, Reason] = {}
     """Accepted checkov findings for this store, `CHECK_ID: reason`."""
+    replication: StoreReplication | None = None  # with the redis-operator; None: never replicated
+    """Replicated by the redis-operator where the stack has it (none: never replicated)."""
 
     @property
     def grace_period_seconds(self) -> int:
-        return self.shutdown.window(serving=True)
+        return self.shutdown.window(serving=True) + KILL_MARGIN_SECONDS
 
 
 class Catalog(StrictModel):
@@ -390,6 +451,8 @@ class Catalog(StrictModel):
     """The stores (Redis)."""
     mesh: MeshPolicy = MeshPolicy()  # resilience defaults in the mesh (a service may override)
     """Resilience in the mesh for calls to every service, Istio's own keys (unset: Istio's default)."""
+    slo: Objectives = Objectives()  # objectives of every served service (a service may override)
+    """Objectives of every served service (a service may override), measured by the mesh."""
     _file_name: str = PrivateAttr(default=CATALOG_FILE.name)  # what messages name (load_catalog sets it)
 
     @property
@@ -398,26 +461,59 @@ class Catalog(StrictModel):
 
     @model_validator(mode="after")
     def _graph(self) -> Catalog:
+        """Every mistake of the graph at once, one `key: message` per line."""
+        problems: list[str] = []
         both = sorted(set(self.services) & set(self.stores))
-        if both:
-            raise ValueError(f"stores.{both[0]}: also the name of a service; a name is a service or a store")
+        problems += [f"stores.{name}: also the name of a service; a name is a service or a store" for name in both]
         for name, service in self.services.items():
             for env, target in service.calls.items():
                 where = f"services.{name}.calls.{env}"
                 if target == name:
-                    raise ValueError(f"{where}: {name} cannot call itself")
-                if self.port_of(target) is None:
-                    raise ValueError(f"{where}: {target!r} is not a service or store with a port")
+                    problems.append(f"{where}: {name} cannot call itself")
+                elif self.port_of(target) is None:
+                    problems.append(f"{where}: {self._unknown_target(target, name)}")
             if service.wait_for and self.port_of(service.wait_for.target) is None:
-                raise ValueError(
-                    f"services.{name}.waitFor.target: {service.wait_for.target!r} is not a service with a port"
+                problems.append(
+                    f"services.{name}.waitFor.target: {self._unknown_target(service.wait_for.target, name)}"
                 )
+            derived = self.derived_env(name)
+            for env in service.env:
+                if env in derived:
+                    problems.append(
+                        f"services.{name}.env.{env}: set by the program from {derived[env]}; "
+                        "remove it here (a second value would make the pod's variable disagree with its Service)"
+                    )
             try:
                 service.mesh.over(self.mesh)
             except ValidationError as exc:
                 message = exc.errors()[0]["msg"].removeprefix("Value error, ")
-                raise ValueError(f"services.{name}.mesh (over the catalog's mesh defaults): {message}") from None
+                problems.append(f"services.{name}.mesh (over the catalog's mesh defaults): {message}")
+        if problems:
+            raise ValueError("\n".join(problems))
         return self
+
+    def _unknown_target(self, target: str, caller: str) -> str:
+        """What to say about a call to a name that is no service or store with a port."""
+        valid = sorted(n for n in [*self.services, *self.stores] if n != caller and self.port_of(n) is not None)
+        near = nearest(target, valid)
+        hint = f"did you mean {near}? " if near else ""
+        return f"{target!r} is not a service or store with a port; {hint}valid targets: {', '.join(valid)}"
+
+    def derived_env(self, name: str) -> dict[str, str]:
+        """Each variable the program sets on service `name` -> where its value comes from."""
+        service = self.services[name]
+        derived: dict[str, str] = {}
+        if service.ports is not None:
+            if service.port_env:
+                derived["PORT"] = f"services.{name}.ports.container"
+            derived.update({key: f"commonEnv.{key}" for key in self.common_env})
+        for env, target in service.calls.items():
+            derived[env] = f"services.{name}.calls.{env} (the address of {target})"
+            if target in self.stores:
+                derived[password_env_name(env)] = f"services.{name}.calls.{env} (the password of store {target})"
+        for env in TRACING_ENV:
+            derived[env] = f"services.{name}.tracing and the stack's boutique:tracing"
+        return derived
 
     # Derived facts: the rest of the program reads the graph only through these.
 
@@ -461,6 +557,11 @@ class Catalog(StrictModel):
         own = self.services[name].mesh if name in self.services else MeshPolicy()
         return own.over(self.mesh)
 
+    def objectives_of(self, name: str) -> Objectives:
+        """The objectives of `name`: its own `slo:` over the catalog's, over the built-in defaults."""
+        own = self.services[name].slo or Objectives()
+        return own.over(self.slo.over(BUILT_IN))
+
     def image_of(
         self, name: str, registry: str | None = None, tag: str | None = None, digest: str | None = None
     ) -> Image:
@@ -471,6 +572,11 @@ class Catalog(StrictModel):
         else:
             base = Image(repository=f"{registry or self.images.registry}/{name}", tag=tag or self.images.tag)
         return base.model_copy(update={"digest": digest}) if digest else base
+
+
+def password_env_name(address_env: str) -> str:
+    """REDIS_ADDR -> REDIS_PASSWORD: the variable a call to a password-protected store's address expands."""
+    return address_env.removesuffix("_ADDR") + "_PASSWORD"
 
 
 def load_catalog(path: str | Path = CATALOG_FILE) -> Catalog:

@@ -191,8 +191,10 @@ def format_validation_error(
 ) -> str:
     """`file: path.to.field: message` for every error, one per line, in plain words."""
     lines = []
-    for path, message in problems(exc, model, prefix):
-        if not path and prefix and not message.startswith(prefix):
-            message = prefix + message  # a whole-model message names its key without the prefix
-        lines.append(f"{file_name}: {path}: {message}" if path else f"{file_name}: {message}")
+    for path, text in problems(exc, model, prefix):
+        # A whole-model check reports every mistake it found, one `key: message` per line.
+        for message in text.splitlines() if not path else [text]:
+            if not path and prefix and not message.startswith(prefix):
+                message = prefix + message  # a whole-model message names its key without the prefix
+            lines.append(f"{file_name}: {path}: {message}" if path else f"{file_name}: {message}")
     return "\n".join(lines)

@@ -19,7 +19,8 @@ from pydantic import (
     model_validator,
 )
 
-from boutique.inputs.catalog import DIGEST, DNS_LABEL, OverrideTag
+from boutique.inputs.catalog import DIGEST, DNS_LABEL, OverrideTag, Store
+from boutique.inputs.cluster import ClusterSettings
 from boutique.inputs.errors import SettingsError, described, format_validation_error, nearest
 from boutique.inputs.mesh_settings import DNS_SUBDOMAIN, HOSTNAME, Canary
 from boutique.inputs.model import Quantity, StrictModel
@@ -36,6 +37,7 @@ from boutique.inputs.security_settings import (
     check_registries,
     parse,
 )
+from boutique.inputs.store_settings import RedisBackupSettings
 from boutique.inputs.supply_chain_settings import Namespace, RegistryAuth, SecretName
 from boutique.inputs.tracing_settings import TracingSettings
 
@@ -57,7 +59,7 @@ NODEPORT_REFUSED = (
 # --- platform operators, monitoring, logging ---
 Operator = Literal[
     "gateway-api", "istio", "cert-manager", "external-secrets", "kube-prometheus-stack", "eck-operator", "fluentd",
-    "prometheus-adapter", "vertical-pod-autoscaler",
+    "prometheus-adapter", "vertical-pod-autoscaler", "redis-operator",
 ]  # fmt: skip
 LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
 PROMETHEUS_DURATION = described(
@@ -87,6 +89,7 @@ class AlertReceiver(StrictModel):
 
 
 class Settings(StrictModel):
+    cluster: ClusterSettings = ClusterSettings()  # the kubeconfig context (and API server) it deploys to
     namespace: Annotated[str, StringConstraints(pattern=DNS_LABEL)] = "boutique"
     image_registry: str = ""  # empty: the catalog's registry
     image_tag: OverrideTag = ""  # empty: the catalog's tag
@@ -101,6 +104,7 @@ class Settings(StrictModel):
     autoscaling_memory_percent: Percent = 80
     redis_persistence: bool = False
     redis_storage_class: str = ""  # empty: the cluster's default StorageClass
+    redis_backup: RedisBackupSettings = RedisBackupSettings()  # snapshots of a replica to object storage
     scaling: ScalingSettings = ScalingSettings()  # request rate, behavior, right-sizing
 
     # --- the mesh and the way in (Istio, canaries, Gateway API) ---
@@ -207,6 +211,14 @@ class Settings(StrictModel):
         """The runbooks page of the docs site (alerts append `#<alert name in lower case>`)."""
         return self.docs_url.rstrip("/") + "/runbooks/"
 
+    def redis_operator(self) -> bool:
+        """The stores are the redis-operator's (replicated, with Sentinels) rather than one pod of ours."""
+        return "redis-operator" in self.operators or "redis-operator" in self.cluster_operators
+
+    def operated(self, store: Store) -> bool:
+        """The redis-operator runs this store here: the stack has the operator and the store says how."""
+        return store.replication is not None and self.redis_operator()
+
     def replicas_of(self, service: str) -> int:
         return self.service_replicas.get(service, self.replicas)
 
@@ -237,17 +249,21 @@ def parse_settings(stack: str, config: Mapping[str, Any]) -> Settings:
     file_name = f"Pulumi.{stack}.yaml"
     by_alias = {config_key(name): name for name in Settings.model_fields}
     values: dict[str, Any] = {}
+    problems: list[str] = []  # every mistake of the file at once
     for key, raw in config.items():
         namespace, _, short = key.partition(":")
         if namespace in OTHER_NAMESPACES:
             continue
         if namespace != PROJECT:
-            raise SettingsError(f"{file_name}: {key}: {_unknown_namespace(namespace, short)}")
+            problems.append(f"{file_name}: {key}: {_unknown_namespace(namespace, short)}")
+            continue
         values[short] = _decode(by_alias.get(short), raw)
     try:
         settings = Settings.model_validate(values)
     except ValidationError as exc:
-        raise SettingsError(format_validation_error(file_name, exc, Settings, prefix=f"{PROJECT}:")) from None
+        problems.append(format_validation_error(file_name, exc, Settings, prefix=f"{PROJECT}:"))
+    if problems:
+        raise SettingsError("\n".join(problems))
     return settings
 
 
@@ -280,6 +296,8 @@ def operators_needed(settings: Settings) -> dict[str, list[str]]:
         # In the mesh the autoscalers also scale on request rate, which prometheus-adapter serves.
         "autoscaling": (settings.autoscaling and settings.mesh, ["prometheus-adapter"]),
         "scaling.recommendations": (settings.scaling.recommendations, ["vertical-pod-autoscaler"]),
+        # Backups read a replica: only the operator's replicated store has one.
+        "redisBackup.enabled": (settings.redis_backup.enabled, ["redis-operator"]),
     }
     return {key: operators for key, (on, operators) in needs.items() if on}
 
@@ -330,6 +348,22 @@ def _check_receivers(file_name: str, settings: Settings) -> None:
                 f"{file_name}: {key}: secretsMode is external, so the URL lives in the secrets manager "
                 f"({settings.secret_key_prefix}{ALERTMANAGER_CONFIG_SECRET}, property {name}); remove it here"
             )
+
+
+def check_receivers_are_secret(file_name: str, settings: Settings, secret_keys: set[str]) -> None:
+    """A webhook URL arrives only encrypted, like registryAuth: in plain text it would be in git.
+    The message never repeats the URL (its path is often the credential)."""
+    key = f"{PROJECT}:{config_key('alert_receivers')}"
+    if key in secret_keys:
+        return
+    plain = [name for name, receiver in settings.alert_receivers.items() if receiver.webhook_url is not None]
+    if plain:
+        lines = [
+            f"{file_name}: {key}.{name}.webhookUrl: stored as plain text; store it encrypted: "
+            f"pulumi config set --secret --path {key}.{name}.webhookUrl <url>"
+            for name in plain
+        ]
+        raise SettingsError("\n".join(lines))
 
 
 # --- end platform operators, monitoring, logging ---

@@ -18,6 +18,10 @@ INDEX_PREFIX = described(
     "an index name prefix: lowercase letters, digits and '-', at most 32 characters, e.g. shop",
 )
 Percent = Annotated[float, Field(ge=0, le=100)]
+CREDENTIALS_VERSION = described(
+    r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$",
+    "a label value: letters, digits, '-', '_' and '.', at most 63 characters, e.g. 2026-03",
+)
 
 
 def _resources(cpu: str, memory: str, cpu_limit: str, memory_limit: str) -> Resources:
@@ -69,6 +73,10 @@ class TracingSettings(StrictModel):
     """With `elasticsearch`: days of traces kept."""
     index_prefix: Annotated[str, StringConstraints(pattern=f"^$|{INDEX_PREFIX}")] = ""
     """With `elasticsearch`: indices are `<indexPrefix>-jaeger-*`."""
+    # Jaeger's Elasticsearch password: change it to rotate (a new one generated, or the secrets
+    # manager's read anew) and restart Jaeger with it.
+    credentials_version: Annotated[str, StringConstraints(pattern=CREDENTIALS_VERSION)] = "1"
+    """Jaeger's Elasticsearch password version: change it to rotate the password and restart Jaeger with it."""
     sampling: Sampling = Sampling()
     """What the collector keeps."""
     collector: Collector = Collector()

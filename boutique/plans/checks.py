@@ -8,32 +8,69 @@ the stack runs); `boutique.program` runs them before anything is built.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
+from typing import Any
+
 from boutique.inputs.catalog import Catalog
-from boutique.inputs.errors import CatalogError, SettingsError
+from boutique.inputs.errors import CatalogError, InputError, SettingsError
 from boutique.inputs.security_settings import STACK_IMAGES, external_secrets_problems
-from boutique.inputs.settings import PROJECT, Settings, check_operators, config_key
+from boutique.inputs.settings import PROJECT, Settings, check_operators, check_receivers_are_secret, config_key
 from boutique.plans import scaling, workloads
 from boutique.plans.security import allowed_registries, registry_of, stack_images
-from boutique.plans.supply_chain import check_supply_chain
-from boutique.plans.topology import CLUSTER_ISSUER_NAME
+from boutique.plans.supply_chain import check_registry_auth_is_secret, check_supply_chain
+from boutique.plans.topology import cluster_issuer_name
+from components import redis_operator
 
 
-def check_inputs(file_name: str, catalog: Catalog, settings: Settings) -> None:
-    """Raise SettingsError for the first setting the catalog contradicts."""
-    _check_security(file_name, settings, catalog)
+def check_inputs(
+    file_name: str, catalog: Catalog, settings: Settings, secret_keys: Collection[str] | None = None
+) -> None:
+    """Raise one InputError listing every setting the catalog contradicts, one per line.
+
+    `secret_keys`: the keys stored encrypted; given, credentials in plain text are refused too.
+    Each check stops at its own first mistake; the independent checks all run.
+    """
+    problems: list[InputError] = []
+
+    def attempt(check: Callable[..., None], *args: Any) -> None:
+        try:
+            check(*args)
+        except InputError as exc:
+            problems.append(exc)
+
+    attempt(_check_security, file_name, settings, catalog)
     for key in ("service_replicas", "image_digests"):
         for service in getattr(settings, key):
-            if service not in catalog.services:
-                raise SettingsError(
-                    f"{file_name}: {PROJECT}:{config_key(key)}.{service}: no such service in the catalog "
-                    f"(known: {', '.join(sorted(catalog.services))})"
-                )
-    _check_mesh(file_name, settings, catalog)
-    _check_mesh_api(file_name, settings, catalog)
-    check_operators(file_name, settings)
-    scaling.check_scaling(file_name, settings)
-    check_supply_chain(file_name, catalog, settings)
-    _check_tracing(file_name, settings)
+            attempt(_check_known_service, file_name, catalog, key, service)
+    attempt(_check_mesh, file_name, settings, catalog)
+    attempt(_check_mesh_api, file_name, settings, catalog)
+    attempt(_check_operated_stores, file_name, settings, catalog)
+    attempt(check_operators, file_name, settings)
+    attempt(scaling.check_scaling, file_name, settings)
+    attempt(check_supply_chain, file_name, catalog, settings)
+    attempt(_check_tracing, file_name, settings)
+    if secret_keys is not None:
+        attempt(check_registry_auth_is_secret, file_name, settings, set(secret_keys))
+        attempt(check_receivers_are_secret, file_name, settings, set(secret_keys))
+    if problems:
+        raise combined(problems)
+
+
+def combined(problems: list[InputError]) -> InputError:
+    """One error saying them all, of their common type (a settings and a catalog mistake: InputError)."""
+    if len(problems) == 1:
+        return problems[0]
+    kinds = {type(p) for p in problems}
+    kind = kinds.pop() if len(kinds) == 1 else InputError
+    return kind("\n".join(str(p) for p in problems))
+
+
+def _check_known_service(file_name: str, catalog: Catalog, key: str, service: str) -> None:
+    if service not in catalog.services:
+        raise SettingsError(
+            f"{file_name}: {PROJECT}:{config_key(key)}.{service}: no such service in the catalog "
+            f"(known: {', '.join(sorted(catalog.services))})"
+        )
 
 
 def _check_security(file_name: str, settings: Settings, catalog: Catalog) -> None:
@@ -79,10 +116,11 @@ def _check_mesh(file_name: str, settings: Settings, catalog: Catalog) -> None:
             raise refuse(key, f"{name} serves no port, so there is no traffic to split")
         if not settings.mesh:
             raise refuse(key, "a canary needs the mesh (Istio routes its share); set boutique:mesh to true")
-        derived = set(service.calls) | ({"PORT"} if service.port_env else set())
-        clash = sorted(derived & set(canary.env))
+        derived = catalog.derived_env(name)
+        clash = sorted(set(derived) & set(canary.env))
         if clash:
-            raise refuse(f"{key}.env", f"{clash} are derived from the catalog and cannot be overridden")
+            sources = "; ".join(f"{env} from {derived[env]}" for env in clash)
+            raise refuse(f"{key}.env", f"{clash} are derived from the catalog and cannot be overridden ({sources})")
         if settings.autoscaling and canary.replicas > settings.autoscaling_max_replicas:
             raise refuse(
                 f"{key}.replicas",
@@ -109,14 +147,15 @@ def _check_mesh(file_name: str, settings: Settings, catalog: Catalog) -> None:
         if not settings.mesh and not settings.gateway_class:
             raise refuse("gatewayClass", "the mesh is off, so name the GatewayClass that serves the Gateway")
     # The platform's issuer by name: it exists only when the platform creates it.
+    platform_issuer = cluster_issuer_name(settings.namespace)
     if (
-        settings.gateway_issuer == CLUSTER_ISSUER_NAME
+        settings.gateway_issuer == platform_issuer
         and settings.gateway_issuer_kind == "ClusterIssuer"
         and settings.cluster_issuer == "none"
     ):
         raise refuse(
             "gatewayIssuer",
-            f"{CLUSTER_ISSUER_NAME} is the platform's ClusterIssuer, which boutique:clusterIssuer none does not "
+            f"{platform_issuer} is the platform's ClusterIssuer, which boutique:clusterIssuer none does not "
             "create; set boutique:clusterIssuer, or name an issuer the cluster has",
         )
 
@@ -141,6 +180,19 @@ def _check_mesh_api(file_name: str, settings: Settings, catalog: Catalog) -> Non
             f"{where}: missing; {file_name} runs the Istio mesh ({PROJECT}:mesh), where a service's "
             f"AuthorizationPolicy allows only the requests its api lists; {add}"
         )
+
+
+def _check_operated_stores(file_name: str, settings: Settings, catalog: Catalog) -> None:
+    """A store the redis-operator runs listens where the operator puts it: 6379, not a setting of its
+    API. Another port in the catalog would send callers, NetworkPolicies and alerts to the wrong port."""
+    for name, store in catalog.stores.items():
+        if settings.operated(store) and store.port != redis_operator.REDIS_PORT:
+            raise CatalogError(
+                f"{catalog.file_name}: stores.{name}.port: {store.port}, but {file_name} runs this store "
+                f"through the redis-operator ({PROJECT}:operators or clusterOperators lists redis-operator), "
+                f"which always serves Redis on {redis_operator.REDIS_PORT}; set port: {redis_operator.REDIS_PORT}, "
+                f"or remove stores.{name}.replication to keep the single Redis of ours"
+            )
 
 
 def api_example(catalog: Catalog, name: str) -> str | None:

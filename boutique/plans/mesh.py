@@ -8,11 +8,12 @@ from collections.abc import Sequence
 import pulumi
 from pulumi_kubernetes.core import v1 as core
 
-from boutique.inputs.catalog import Catalog
+from boutique.inputs.catalog import KILL_MARGIN_SECONDS, Catalog
 from boutique.inputs.mesh_settings import Canary as CanaryConfig
 from boutique.inputs.settings import Settings
 from boutique.plans import tracing, workloads
-from boutique.plans.topology import CLUSTER_ISSUER_NAME, ISTIO_NAMESPACE
+from boutique.plans.topology import CLUSTER_DOMAIN, ISTIO_NAMESPACE, cluster_issuer_name
+from components import redis_operator
 from components.canary import CanaryRouting, traffic_rules
 from components.gateway import HttpsGatewayArgs
 from components.kube import STABLE_TRACK, ownership_labels, pod_security_labels
@@ -28,15 +29,26 @@ from components.microservice import Track, track_service_name
 ISTIO_GATEWAY_CLASS = "istio"
 
 
-def pod_annotations(settings: Settings, has_probes: bool, stop_seconds: int = 0) -> dict[str, str]:
+def proxy_drain_seconds(stop_seconds: int, grace_seconds: int) -> int:
+    """How long a classic sidecar drains: as long as the app may take to stop (`stop_seconds`: its
+    preStop wait plus its drain), and at least KILL_MARGIN_SECONDS inside the grace period, so
+    pilot-agent stops Envoy itself before the kubelet's SIGKILL. With the default grace period
+    (window + margin) that is the whole window; a catalog's shorter grace period shortens it."""
+    return max(0, min(stop_seconds, grace_seconds - KILL_MARGIN_SECONDS))
+
+
+def pod_annotations(
+    settings: Settings, has_probes: bool, stop_seconds: int = 0, grace_seconds: int = 0
+) -> dict[str, str]:
     """In the mesh, probes go through the sidecar (the kubelet has no mesh certificate), and the
-    sidecar starts before the app and drains for as long as the app may take to stop
-    (`stop_seconds`: its preStop wait plus its drain)."""
+    sidecar starts before the app and stops after it (components.mesh.stop_with_app: what
+    happens with classic and with native sidecars)."""
     if not settings.mesh:
         return {}
     annotations = dict(REWRITE_PROBES_ANNOTATION) if has_probes else {}
     if stop_seconds:
-        annotations[PROXY_CONFIG_ANNOTATION] = json.dumps(stop_with_app(stop_seconds), separators=(",", ":"))
+        proxy = stop_with_app(proxy_drain_seconds(stop_seconds, grace_seconds))
+        annotations[PROXY_CONFIG_ANNOTATION] = json.dumps(proxy, separators=(",", ":"))
     return annotations
 
 
@@ -59,20 +71,16 @@ def canary_track(
             tag=canary.image_tag or settings.image_tag or None,
             digest=canary.image_digest or None,
         )
-        pinned = bool(image.digest)
-        image_ref = image.ref
     else:
-        pinned = name in settings.image_digests
-        image_ref = workloads.image_ref(catalog, settings, name)
+        image = workloads.workload_image(catalog, settings, name)
     overrides = dict(canary.env)
     env = [core.EnvVarArgs(name=e.name, value=overrides.pop(e.name)) if e.name in overrides else e for e in stable_env]
     env += [core.EnvVarArgs(name=k, value=v) for k, v in overrides.items()]
-    skips = workloads.checkov_skips(catalog, settings, name, catalog.services[name].checkov_skips)
-    if pinned:
-        skips.pop("CKV_K8S_43", None)  # the image is pinned by digest
+    service = catalog.services[name]
+    skips = workloads.checkov_skips(catalog, service.checkov_skips, workloads.service_images(service, image))
     return Track(
         version=canary.version,
-        image=image_ref,
+        image=image.ref,
         env=env,
         replicas=canary.replicas,
         autoscaling=workloads.autoscaling_for(settings, canary.replicas, catalog.services[name]),
@@ -104,8 +112,22 @@ def mesh_service_args(catalog: Catalog, settings: Settings, name: str, namespace
         timeout=policy.get("timeout"),
         canary=Canary(version=canary.version, routing=routing_of(canary)) if canary else None,
         control_plane_namespace=ISTIO_NAMESPACE,
-        extra_egress_hosts=tracing.sidecar_egress_hosts(settings),
+        extra_egress_hosts=[*tracing.sidecar_egress_hosts(settings), *_store_egress_hosts(catalog, settings, name)],
     )
+
+
+def _store_egress_hosts(catalog: Catalog, settings: Settings, name: str) -> list[str]:
+    """Hosts of the redis-operator's Services: a caller writes to `<store>-master`, and the Redis
+    pods replicate through the headless Service (the catalog's graph names only `<store>`)."""
+    service = catalog.services.get(name)
+    targets = [t for t in service.calls.values() if t in catalog.stores] if service else [name]
+    hosts = []
+    for store in targets:
+        if workloads.store_replication(catalog, settings, store) is None:
+            continue
+        names = [redis_operator.master_service(store)] if service else [redis_operator.headless_service(store)]
+        hosts += [f"./{host}.{settings.namespace}.svc.{CLUSTER_DOMAIN}" for host in names]
+    return hosts
 
 
 def gateway_class(settings: Settings) -> str:
@@ -117,7 +139,7 @@ def gateway_issuer(settings: Settings) -> tuple[str, str]:
     else the platform's own ClusterIssuer (boutique:clusterIssuer; settings check it is there)."""
     if settings.gateway_issuer:
         return settings.gateway_issuer, settings.gateway_issuer_kind
-    return CLUSTER_ISSUER_NAME, "ClusterIssuer"
+    return cluster_issuer_name(settings.namespace), "ClusterIssuer"
 
 
 def gateway_args(catalog: Catalog, settings: Settings, name: str, namespace: pulumi.Input[str]) -> HttpsGatewayArgs:

@@ -10,11 +10,17 @@ import pulumi
 
 from boutique.inputs.catalog import Catalog
 from boutique.inputs.settings import PROJECT, Settings, config_key
-from boutique.plans import scaling, security, topology, tracing, versions
+from boutique.plans import scaling, security, stores, topology, tracing, versions, workloads
+from components import redis_operator
 from components.alert_rules import AlertThresholds, WatchedWorkload
 from components.alertmanager_config import Receiver
 from components.crds import CrdOwners
-from components.kube import STABLE_TRACK
+from components.kube import (
+    STABLE_TRACK,
+    container_security_context_values,
+    pod_security_context_values,
+    pod_security_labels,
+)
 from components.log_pipeline import ElasticsearchSize, FluentdImage, LogPipeline, LogPipelineArgs
 from components.microservice import workload_name
 from components.monitoring import ALERTMANAGER_CONFIG_SECRET, Monitoring, MonitoringArgs, PrometheusSize
@@ -51,17 +57,44 @@ def platform_operators(catalog: Catalog, settings: Settings, crds: CrdOwners) ->
             external_secrets=versions.EXTERNAL_SECRETS if "external-secrets" in here else None,
             eck_operator=versions.ECK_OPERATOR if "eck-operator" in here else None,
             cluster_issuer=_cluster_issuer(settings),
+            redis_operator=versions.REDIS_OPERATOR if "redis-operator" in here else None,
+            redis_operator_values=redis_operator_values(settings),
+            redis_operator_namespace_labels=pod_security_labels("restricted", settings.pod_security_version),
             access_logs=settings.logging,
         ),
         crds,
     )
 
 
+# The operator reconciles a few resources; the chart's default asks for half a core.
+REDIS_OPERATOR_RESOURCES = {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}}
+
+
+def redis_operator_values(settings: Settings) -> dict[str, object]:
+    """The redis-operator chart's values: the pinned image, watching only the shop's namespace,
+    restricted like our own pods; in the mesh its pod gets a sidecar, so it reaches the Redis and
+    Sentinel pods over mutual TLS as a principal their AuthorizationPolicies name."""
+    operator: dict[str, object] = {
+        "imageTag": versions.REDIS_OPERATOR_IMAGE_TAG,
+        "initContainerImageTag": versions.REDIS_OPERATOR_IMAGE_TAG,
+        "imagePullPolicy": "IfNotPresent",
+        "watchNamespace": settings.namespace,
+    }
+    if settings.mesh:
+        operator["podLabels"] = {"sidecar.istio.io/inject": "true"}
+    return {
+        "redisOperator": operator,
+        "podSecurityContext": pod_security_context_values(),
+        "securityContext": container_security_context_values(),
+        "resources": REDIS_OPERATOR_RESOURCES,
+    }
+
+
 def _cluster_issuer(settings: Settings) -> ClusterIssuerArgs | None:
     if settings.cluster_issuer == "none":
         return None
     return ClusterIssuerArgs(
-        name=topology.CLUSTER_ISSUER_NAME,
+        name=topology.cluster_issuer_name(settings.namespace),
         kind=settings.cluster_issuer,
         email=settings.acme_email,
         server=settings.acme_server,
@@ -89,7 +122,11 @@ def watched_workloads(catalog: Catalog, settings: Settings, services: list[str])
                 )
             )
     for name, store in catalog.stores.items():
-        watched.append(WatchedWorkload(name=name, kind="StatefulSet", redis=store.engine == "redis"))
+        # The operator names the Redis container after the store; ours is `redis`.
+        container = name if workloads.store_replication(catalog, settings, name) else "redis"
+        watched.append(
+            WatchedWorkload(name=name, kind="StatefulSet", redis=store.engine == "redis", redis_container=container)
+        )
     return watched
 
 
@@ -141,6 +178,9 @@ def monitoring(
             kube_state_metrics=scaling.kube_state_metrics(settings) if chart else {},
             recommendation_metrics=scaling.recommendation_metrics(settings) if chart else {},
             traces=tracing.trace_datasource(settings),
+            rule_groups=stores.alert_groups(catalog, settings),
+            more_sized=[redis_operator.sentinel_statefulset(name) for name in stores.replicated(catalog, settings)],
+            replicated=stores.dashboard_stores(catalog, settings),
         ),
         crds,
     )

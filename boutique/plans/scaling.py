@@ -16,6 +16,7 @@ from boutique.inputs.scaling_settings import ScalingRules as RulesConfig
 from boutique.inputs.settings import PROJECT, Settings, config_key
 from boutique.plans import versions
 from boutique.plans.topology import ISTIO_REQUESTS, REQUEST_RATE_METRIC
+from components import redis_operator
 from components.autoscaling import (
     AutoscalingSupportArgs,
     MetricsAdapter,
@@ -75,11 +76,39 @@ def _rules(config: RulesConfig) -> ScalingRules:
     )
 
 
+# Runtimes whose memory does not fall when replicas share the load: a heap, once grown, is kept for
+# reuse rather than given back to the system, so an autoscaler on memory adds pods up to its
+# maximum and stays there. They scale on CPU (and, in the mesh, the request rate) only.
+MEMORY_KEPT = {
+    "java": "the JVM keeps the heap it has grown",
+    "dotnet": ".NET's garbage collector keeps the segments it has committed",
+    "python": "CPython's allocator rarely returns freed memory to the system",
+}
+# The annotation on an autoscaler left off memory, saying why (`kubectl describe hpa` shows it).
+MEMORY_NOTE = "boutique.dev/no-memory-metric"
+
+
+def memory_note(service: Service) -> str | None:
+    """Why the service's autoscaler leaves memory out, or None when it scales on it: the catalog's
+    `autoscaling.memory`, else what its `runtime` does with memory (unknown: left out)."""
+    if service.autoscaling.memory is True:
+        return None
+    if service.autoscaling.memory is False:
+        return "services.yaml sets autoscaling.memory: false"
+    if service.runtime is None:
+        return "no runtime in services.yaml: memory is not known to fall as replicas are added"
+    if service.runtime in MEMORY_KEPT:
+        return f"{MEMORY_KEPT[service.runtime]}: more replicas would not lower its memory"
+    return None
+
+
 def autoscaling(settings: Settings, replicas: int, service: Service) -> Autoscaling | None:
-    """A serving service's autoscaler: CPU and memory, in the mesh its request rate too, with the
-    stack's behavior; None with autoscaling off."""
+    """A serving service's autoscaler: the app container's CPU, its memory where more replicas lower
+    it (memory_note), in the mesh the request rate too, with the stack's behavior; None with
+    autoscaling off."""
     if not settings.autoscaling:
         return None
+    note = memory_note(service)
     metrics = (
         [PodsMetric(REQUEST_RATE_METRIC, quantity(service.autoscaling.requests_per_second))]
         if request_rate_on(settings)
@@ -89,8 +118,9 @@ def autoscaling(settings: Settings, replicas: int, service: Service) -> Autoscal
         min_replicas=replicas,
         max_replicas=settings.autoscaling_max_replicas,
         cpu_percent=settings.autoscaling_cpu_percent,
-        memory_percent=settings.autoscaling_memory_percent,
+        memory_percent=settings.autoscaling_memory_percent if note is None else None,
         pods_metrics=metrics,
+        annotations={MEMORY_NOTE: note} if note else {},
         scale_up=_rules(settings.scaling.scale_up),
         scale_down=_rules(settings.scaling.scale_down),
     )
@@ -103,15 +133,22 @@ def prometheus_url(settings: Settings) -> str:
 
 
 def sized_workloads(catalog: Catalog, settings: Settings, running: list[str]) -> list[SizedWorkload]:
-    """Every workload the stack runs: each service's Deployment and its canary's, each store's StatefulSet."""
+    """Every workload the stack runs: each service's Deployment and its canary's, each store's
+    StatefulSet (the redis-operator's too: it names the Redis one after the store, and adds the
+    Sentinels' `<store>-s`)."""
     sized = []
     for name in running:
         canary = settings.canaries.get(name)
         for version in [STABLE_TRACK, *([canary.version] if canary else [])]:
             labels = {"app": name, **ownership_labels(catalog.part_of)}
             sized.append(SizedWorkload("Deployment", workload_name(name, version), labels))
-    for name in catalog.stores:
+    for name, store in catalog.stores.items():
         sized.append(SizedWorkload("StatefulSet", name, {"app": name, **ownership_labels(catalog.part_of)}))
+        if settings.operated(store):
+            sentinels = redis_operator.sentinel_statefulset(name)
+            sized.append(
+                SizedWorkload("StatefulSet", sentinels, {"app": sentinels, **ownership_labels(catalog.part_of)})
+            )
     return sized
 
 

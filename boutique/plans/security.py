@@ -23,7 +23,7 @@ from boutique.inputs.security_settings import (
     parse,
 )
 from boutique.inputs.settings import Settings
-from boutique.plans import supply_chain, tracing, workloads
+from boutique.plans import stores, supply_chain, tracing, versions, workloads
 from boutique.plans.topology import (
     DNS_EGRESS_POLICY,
     FRONTEND,
@@ -102,10 +102,18 @@ def network_plan(catalog: Catalog, settings: Settings, running: list[str]) -> Ne
         [Port(otel_collector.OTLP_PORT)],
         "trace collector",
     )
+    sidecar_metrics = Rule([monitoring], [Port(p) for p in ISTIO_METRICS_PORTS], "sidecar metrics")
+    operated = set(stores.replicated(catalog, settings))
     for name in sorted(running):
         port = catalog.container_port_of(name)
         ingress = []
         callers = [c for c in callers_by_callee.get(name, []) if c in runs]
+        if name in operated:  # pods the redis-operator makes: its labels, its ports
+            scrapers = monitoring if settings.monitoring else None
+            metrics = [sidecar_metrics] if settings.monitoring and settings.mesh else []
+            spans = [collector] if name in senders else []
+            plan += stores.network_workloads(catalog, settings, name, callers, scrapers, metrics, spans)
+            continue
         if callers and port:
             ingress.append(Rule([Peer(selector_labels(c)) for c in callers], [Port(port)], "callers"))
         if name == FRONTEND and port:
@@ -120,7 +128,7 @@ def network_plan(catalog: Catalog, settings: Settings, running: list[str]) -> Ne
                 ingress.append(Rule(ANYWHERE, [Port(port)], "the load balancer's clients"))
         # Scrapers reach the metrics ports only when the stack is monitored.
         if settings.monitoring and settings.mesh:
-            ingress.append(Rule([monitoring], [Port(p) for p in ISTIO_METRICS_PORTS], "sidecar metrics"))
+            ingress.append(sidecar_metrics)
         if exporter is not None and name in catalog.stores:
             ingress.append(Rule([monitoring], [Port(exporter.port)], "exporter metrics"))
         egress = [
@@ -160,7 +168,14 @@ def tracing_network(catalog: Catalog, settings: Settings, running: list[str]) ->
     scrapers = Peer(namespace=settings.monitoring_namespace)
     collector = Peer(tracing.COLLECTOR_POD_LABELS, here)
     peers = Port(otel_collector.PEERS_PORT)
-    senders = [Peer(selector_labels(s), settings.namespace) for s in tracing.span_senders(catalog, settings, running)]
+    operated = set(stores.replicated(catalog, settings))
+    senders = []
+    for sender in tracing.span_senders(catalog, settings, running):
+        # An operator-run store's pods (Redis, Sentinels, the backup job) carry the operator's labels.
+        pods = (
+            [p for _, p in stores.pods(catalog, settings, sender)] if sender in operated else [selector_labels(sender)]
+        )
+        senders += [Peer(labels, settings.namespace) for labels in pods]
     if settings.mesh and settings.frontend_exposure == "gateway":
         senders.append(Peer(GATEWAY_POD_LABELS, settings.gateway_namespace))
     collector_in = [Rule(senders, [Port(otel_collector.OTLP_PORT)], "span senders")] if senders else []
@@ -198,9 +213,14 @@ def mesh_plan(catalog: Catalog, settings: Settings, running: list[str]) -> list[
         return None
     plan = []
     runs, callers_by_callee = set(running), catalog.callers()
+    operated = set(stores.replicated(catalog, settings))
     for name in sorted(running):
         port = catalog.container_port_of(name)
         if port is None:
+            continue
+        if name in operated:
+            callers = [c for c in callers_by_callee.get(name, []) if c in runs]
+            plan += stores.mesh_access(catalog, settings, name, callers)
             continue
         principals = [mesh_principal(settings.namespace, c) for c in callers_by_callee.get(name, []) if c in runs]
         api = catalog.services[name].api if name in catalog.services else None
@@ -320,8 +340,16 @@ def stack_images(catalog: Catalog, settings: Settings, enabled: list[str]) -> di
             images[f"services.{name}.waitFor"] = wait_for.image.ref
     exporter = workloads.store_exporter(settings)
     for name, store in catalog.stores.items():
-        for i, image in enumerate(_images_in(store)):
-            images[f"stores.{name}" + (f"[{i}]" if i else "")] = image.ref
+        replication = workloads.store_replication(catalog, settings, name)
+        if replication is not None:  # the operator's pods run the replication's images
+            images[f"stores.{name}.replication.image"] = replication.image
+            images[f"stores.{name}.replication.sentinelImage"] = replication.sentinel_image
+            if name in stores.backed_up(catalog, settings):
+                images[f"stores.{name}.backup"] = store.image.ref  # redis-cli
+                images[f"stores.{name}.backup.uploader"] = versions.REDIS_BACKUP_UPLOADER_IMAGE
+        else:
+            for i, image in enumerate(_images_in(store.model_copy(update={"replication": None}))):
+                images[f"stores.{name}" + (f"[{i}]" if i else "")] = image.ref
         if exporter is not None:
             images[f"stores.{name}.exporter"] = exporter.image  # the monitoring sidecar (boutique:monitoring)
     return images
@@ -372,7 +400,19 @@ def _per_pod(catalog: Catalog, settings: Settings, enabled: list[str]) -> list[t
             pods.append((_pods_at_most(settings, canary.replicas, serving), [service.resources, *proxy]))
     exporter = workloads.store_exporter(settings)
     sidecars = [_resources({"requests": exporter.requests, "limits": exporter.limits})] if exporter else []
-    return pods + [(1, [store.resources, *sidecars, *proxy]) for store in catalog.stores.values()]
+    for name, store in catalog.stores.items():
+        replication = workloads.store_replication(catalog, settings, name)
+        if replication is None:
+            pods.append((1, [store.resources, *sidecars, *proxy]))
+            continue
+        # The operator's StatefulSets, like ours, make a pod's successor only once it is gone: no
+        # rolling-update extra. The Redis pods (with the exporter) and the Sentinels.
+        pods.append((replication.replicas, [store.resources, *sidecars, *proxy]))
+        sentinel = _resources({"requests": replication.sentinel_requests, "limits": replication.sentinel_limits})
+        pods.append((replication.sentinels, [sentinel, *proxy]))
+        if name in stores.backed_up(catalog, settings):  # the backup job's pod: snapshot, then upload
+            pods.append((1, [stores.BACKUP_RESOURCES, *proxy]))
+    return pods
 
 
 def quota(catalog: Catalog, settings: Settings, enabled: list[str]) -> dict[str, str]:
@@ -393,10 +433,16 @@ def quota(catalog: Catalog, settings: Settings, enabled: list[str]) -> dict[str,
     hard = {k: _cpu(v * room) if k.endswith("cpu") else _memory(v * room) for k, v in totals.items()}
     hard["pods"] = str(math.ceil(pods * room))
     hard["services.loadbalancers"] = "1" if settings.frontend_exposure == "LoadBalancer" else "0"
-    claims = [s for s in catalog.stores.values()] if settings.redis_persistence else []
-    hard["persistentvolumeclaims"] = str(math.ceil(len(claims) * room))
-    hard["requests.storage"] = _memory(sum(memory_bytes(s.storage) for s in claims) * room)
+    # The operator's replicas always keep their data on claims (one per Redis pod); ours with persistence.
+    claims = [(_claims_of(catalog, settings, n), s.storage) for n, s in catalog.stores.items()]
+    hard["persistentvolumeclaims"] = str(math.ceil(sum(count for count, _ in claims) * room))
+    hard["requests.storage"] = _memory(sum(count * memory_bytes(size) for count, size in claims) * room)
     return hard
+
+
+def _claims_of(catalog: Catalog, settings: Settings, store: str) -> int:
+    replication = workloads.store_replication(catalog, settings, store)
+    return replication.replicas if replication else int(settings.redis_persistence)
 
 
 def container_limits(catalog: Catalog, settings: Settings, enabled: list[str]) -> ContainerLimits:

@@ -10,9 +10,11 @@ from pulumi_kubernetes.core import v1 as core
 from boutique.inputs.catalog import Catalog
 from boutique.inputs.settings import Settings
 from boutique.plans import mesh as meshplan
-from boutique.plans import platform, scaling, security, supply_chain, tracing, workloads
+from boutique.plans import platform, scaling, security, slo, supply_chain, tracing, workloads
+from boutique.plans import stores as stores_plan
 from boutique.plans.topology import FRONTEND, GATEWAY_NAME
 from components.autoscaling import AutoscalingSupport
+from components.cluster_provider import cluster_provider, use_for_every_resource
 from components.crds import CrdOwners
 from components.gateway import HttpsGateway
 from components.kube import create_namespace, name_of, ownership_labels
@@ -20,6 +22,7 @@ from components.log_pipeline import LogPipeline
 from components.mesh import MeshService
 from components.mesh_tracing import MeshTracing
 from components.microservice import MicroService, MicroServiceArgs
+from components.redis_backup import RedisBackup
 from components.redis_store import RedisStore, RedisStoreArgs, auth_secret_name
 from components.runtime_security import RuntimeSecurity
 from components.secure_policy_bundle import SecurePolicyBundle
@@ -36,6 +39,8 @@ class PullSecrets:
 
 def build_stack(catalog: Catalog, settings: Settings) -> dict[str, pulumi.Input[object]]:
     """Create every resource of the stack; return the stack outputs."""
+    # First: every Kubernetes object goes to the stack's own cluster, never the current context's.
+    use_for_every_resource(cluster_provider("cluster", settings.cluster.context))
     crds = CrdOwners()  # custom resources wait for the Release that brings their CRD
     running = workloads.enabled_services(catalog, settings)
     ns_name = name_of(_namespace(catalog, settings))
@@ -44,6 +49,7 @@ def build_stack(catalog: Catalog, settings: Settings) -> dict[str, pulumi.Input[
     # First, so every custom resource created after them finds its operator in `crds`.
     operators = platform.platform_operators(catalog, settings, crds)
     monitored = platform.monitoring(catalog, settings, crds, running, ns_name)
+    slo.slo_monitoring(catalog, settings, crds, running, ns_name, monitored)
     logs = platform.log_pipeline(catalog, settings, crds)
 
     # --- security (SecurePolicyBundle) ---
@@ -145,7 +151,9 @@ def _stores(
 ) -> dict[str, RedisStore]:
     """`secrets`: Secret name -> what produces it elsewhere (external secrets); else generated."""
     stores: dict[str, RedisStore] = {}
+    exporter = workloads.store_exporter(settings)
     for name, store in catalog.stores.items():
+        store_images = [store.image.ref, *([exporter.image] if exporter else [])]
         stores[name] = RedisStore(
             name,
             RedisStoreArgs(
@@ -155,22 +163,32 @@ def _stores(
                 requests=store.resources.requests.model_dump(),
                 limits=store.resources.limits.model_dump(),
                 part_of=catalog.part_of,
-                release=catalog.release,
+                release=workloads.image_version(store.image),
                 persistence=settings.redis_persistence,
                 storage_size=store.storage,
                 storage_class=settings.redis_storage_class,
-                checkov_skips=workloads.checkov_skips(catalog, settings, name, store.checkov_skips),
+                checkov_skips=workloads.checkov_skips(catalog, store.checkov_skips, store_images),
                 pod_annotations=meshplan.pod_annotations(
-                    settings, has_probes=True, stop_seconds=store.shutdown.window(serving=True)
+                    settings,
+                    has_probes=True,
+                    stop_seconds=store.shutdown.window(serving=True),
+                    grace_seconds=store.grace_period_seconds,
                 ),
                 pre_stop_seconds=store.shutdown.pre_stop_seconds,
                 termination_grace_period_seconds=store.grace_period_seconds,
                 password_source=secrets.get(auth_secret_name(name)),
-                exporter=workloads.store_exporter(settings),
+                exporter=exporter,
                 image_pull_secrets=pulls.names,
+                replication=workloads.store_replication(catalog, settings, name),
             ),
             crds,
             opts=pulumi.ResourceOptions(depends_on=pulls.resources),
+        )
+    for name in stores_plan.backed_up(catalog, settings):
+        RedisBackup(
+            stores_plan.backup_name(name),
+            stores_plan.backup_args(catalog, settings, name, ns_name, pulls.names),
+            opts=pulumi.ResourceOptions(depends_on=[stores[name].secret, *pulls.resources]),
         )
     return stores
 
@@ -191,15 +209,18 @@ def _services(
         callee_stores = [stores[t] for t in service.calls.values() if t in stores]
         port = workloads.service_port(service)
         probes = service.probes if port else None
-        env = workloads.service_env(catalog, name, store_secrets) + tracing.tracing_env(catalog, settings, name)
+        env = workloads.service_env(catalog, name, store_secrets, workloads.store_addresses(catalog, settings))
+        env += tracing.tracing_env(catalog, settings, name)
+        image = workloads.workload_image(catalog, settings, name)
+        images = workloads.service_images(service, image)
         services[name] = MicroService(
             name,
             MicroServiceArgs(
                 namespace=ns_name,
-                image=workloads.image_ref(catalog, settings, name),
+                image=image.ref,
                 component=service.component,
                 part_of=catalog.part_of,
-                release=catalog.release,
+                release=workloads.image_version(image),
                 requests=service.resources.requests.model_dump(),
                 limits=service.resources.limits.model_dump(),
                 port=port,
@@ -214,9 +235,12 @@ def _services(
                 service_type="LoadBalancer"
                 if name == FRONTEND and settings.frontend_exposure == "LoadBalancer"
                 else "ClusterIP",
-                checkov_skips=workloads.checkov_skips(catalog, settings, name, service.checkov_skips),
+                checkov_skips=workloads.checkov_skips(catalog, service.checkov_skips, images),
                 pod_annotations=meshplan.pod_annotations(
-                    settings, has_probes=probes is not None, stop_seconds=service.shutdown.window(port is not None)
+                    settings,
+                    has_probes=probes is not None,
+                    stop_seconds=service.shutdown.window(port is not None),
+                    grace_seconds=service.grace_period_seconds,
                 ),
                 canary=meshplan.canary_track(catalog, settings, name, env),
                 image_pull_secrets=pulls.names,

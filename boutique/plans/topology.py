@@ -50,9 +50,12 @@ def mesh_principal(namespace: str, service_account: str) -> str:
     return f"{MESH_TRUST_DOMAIN}/ns/{namespace}/sa/{service_account}"
 
 
-# The cert-manager ClusterIssuer the platform creates (boutique:clusterIssuer); Certificates for
-# the way in name it.
-CLUSTER_ISSUER_NAME = "boutique-issuer"
+def cluster_issuer_name(namespace: str) -> str:
+    """The cert-manager ClusterIssuer the platform creates (boutique:clusterIssuer); Certificates for
+    the way in name it. Cluster-scoped, so named after the shop's namespace: two stacks sharing a
+    cluster (dev beside prod) each get their own."""
+    return f"{namespace}-issuer"
+
 
 # The NetworkPolicy every pod of a namespace of ours gets to resolve names (kube-dns).
 DNS_EGRESS_POLICY = "allow-dns"

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import pulumi
 from pulumi_kubernetes.core import v1 as core
 
-from boutique.inputs.catalog import Catalog, Resources
+from boutique.inputs.catalog import TRACING_ENV, Catalog, Resources
 from boutique.inputs.settings import Settings
 from boutique.plans import versions
 from boutique.plans.topology import CLUSTER_DOMAIN, TRACE_COLLECTOR, TRACE_STORE
@@ -80,11 +80,8 @@ def tracing_env(catalog: Catalog, settings: Settings, name: str) -> list[core.En
     """What makes upstream's code trace, on exactly the services that do."""
     if not on(settings) or not catalog.services[name].tracing:
         return []
-    return [
-        core.EnvVarArgs(name="ENABLE_TRACING", value="1"),
-        core.EnvVarArgs(name="COLLECTOR_SERVICE_ADDR", value=collector_address(settings)),
-        core.EnvVarArgs(name="OTEL_SERVICE_NAME", value=name),
-    ]
+    values = ("1", collector_address(settings), name)
+    return [core.EnvVarArgs(name=env, value=value) for env, value in zip(TRACING_ENV, values, strict=True)]
 
 
 def sidecar_egress_hosts(settings: Settings) -> list[str]:
@@ -155,6 +152,7 @@ def _storage(settings: Settings) -> jaeger.MemoryStorage | jaeger.ElasticsearchS
         index_prefix=tracing.index_prefix,
         retention_days=tracing.retention_days,
         index_replicas=min(1, settings.elasticsearch_nodes - 1),  # a replica needs a second node
+        credentials_version=tracing.credentials_version,
     )
 
 
@@ -176,7 +174,10 @@ def tracing_args(
     if isinstance(storage, jaeger.ElasticsearchStorage):
         assert logs is not None, "plans/checks.py refuses Elasticsearch storage without logging"
         user = ElasticsearchUser(
-            CREDENTIALS_SECRET, jaeger.elasticsearch_role(tracing.index_prefix), logs.elasticsearch
+            CREDENTIALS_SECRET,
+            jaeger.elasticsearch_role(tracing.index_prefix),
+            logs.elasticsearch,
+            version=tracing.credentials_version,
         )
     tracing_policies, jaeger_policies = network
     return TracingArgs(

@@ -61,6 +61,16 @@ OTEL_COLLECTOR = ChartRef(
 )
 JAEGER = ChartRef("jaeger", "https://jaegertracing.github.io/helm-charts", "4.11.1")
 
+# OT-Container-Kit's redis-operator (operator 0.26.0, chart 0.26.1, the newest): runs the cart store
+# as a RedisReplication with Sentinels where a stack lists it.
+REDIS_OPERATOR = ChartRef(
+    "redis-operator",
+    "https://ot-container-kit.github.io/helm-charts",
+    "0.26.1",
+    crd_groups=("redis.redis.opstreelabs.in",),
+)
+REDIS_OPERATOR_IMAGE_TAG = "v0.26.0"  # the chart's appVersion, pinned rather than derived
+
 CHARTS = (
     ISTIO_BASE,
     ISTIOD,
@@ -75,6 +85,7 @@ CHARTS = (
     FALCO,
     OTEL_COLLECTOR,
     JAEGER,
+    REDIS_OPERATOR,
 )
 
 # Gateway API CRDs, standard channel: upstream publishes them as a release manifest, not a chart.
@@ -93,6 +104,10 @@ ELASTIC_STACK_VERSION = "8.19.18"
 # metadata filter; the tag the fluentd 0.6.0 chart builds for its elasticsearch8 variant.
 FLUENTD_IMAGE_REPOSITORY = "docker.io/fluent/fluentd-kubernetes-daemonset"
 FLUENTD_IMAGE_TAG = "v1.19.3-debian-elasticsearch8-1.1"
+
+# The backup job's uploader: AWS's own CLI image (Docker Hub, `amazon`), which also has a shell and
+# GNU date for pruning old snapshots; the snapshot itself is taken with the store's own image's redis-cli.
+REDIS_BACKUP_UPLOADER_IMAGE = "docker.io/amazon/aws-cli:2.27.50"
 
 # Exports Redis's INFO as Prometheus metrics; Redis itself has no /metrics.
 REDIS_EXPORTER_IMAGE = "quay.io/oliver006/redis_exporter:v1.88.0"
@@ -116,3 +131,28 @@ JAEGER_IMAGE_REGISTRY = "docker.io"
 JAEGER_IMAGE_REPOSITORY = "jaegertracing/jaeger"
 JAEGER_INDEX_CLEANER_IMAGE_REPOSITORY = "jaegertracing/jaeger-es-index-cleaner"
 JAEGER_IMAGE_TAG = "2.19.0"
+
+# --- what the pinned versions support: stated in the README, validated by `make validate` ---
+# Kubernetes minor versions each pinned operator supports, from its own support matrix: Istio's
+# supported releases (1.30: 1.32-1.36) and cert-manager's (1.21: 1.33-1.36). The stacks run where all
+# of them are supported: the highest floor, the lowest ceiling. The Makefile's K8S_VERSIONS validates
+# the renders at both ends; a test keeps them, the README and podSecurityVersion in step.
+KUBERNETES_SUPPORT = {
+    f"Istio {ISTIO_VERSION}": ("1.32", "1.36"),
+    f"cert-manager {CERT_MANAGER.version}": ("1.33", "1.36"),
+}
+
+
+def minor_version(version: str) -> tuple[int, int]:
+    """`1.33` (or `v1.33`, `1.33.0`) as (1, 33), for comparing Kubernetes minor versions."""
+    major, minor = version.removeprefix("v").split(".")[:2]
+    return int(major), int(minor)
+
+
+KUBERNETES_FLOOR = max((low for low, _ in KUBERNETES_SUPPORT.values()), key=minor_version)
+KUBERNETES_CEILING = min((high for _, high in KUBERNETES_SUPPORT.values()), key=minor_version)
+
+# The oldest Pulumi CLI the program runs under: the Python SDK it is locked to (requirements.txt). The
+# CLI and the SDK are released together; a CLI older than its SDK may lack what the SDK asks of it.
+# The program asks the engine for it (pulumi.require_pulumi_version), so an older CLI stops at once.
+PULUMI_CLI_MINIMUM = "3.272.0"
