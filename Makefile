@@ -19,7 +19,7 @@ UV_COMPILE = $(BIN)/uv pip compile --universal --python-version 3.11 --generate-
 PIP_LOCKED := pip install --quiet --require-hashes --no-deps
 
 .DEFAULT_GOAL := venv
-.PHONY: venv lock render images verify deployer-rbac test lint actionlint unit renders validate checkov prom-tools redis-tools promcheck docs reference-docs capacity readme clean
+.PHONY: venv lock render images verify deployer-rbac test lint actionlint unit renders validate checkov prom-tools redis-tools promcheck docs reference-docs capacity derived-docs clean
 
 $(BIN)/.installed: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -137,14 +137,14 @@ docs: $(BIN)/.installed
 reference-docs: $(BIN)/.installed
 	@$(BIN)/python -m tools.reference_docs
 
-# What each stack asks the cluster for (the README's first-deployment table).
+# What each stack asks the cluster for (the table in docs/first-deployment.md).
 capacity: $(BIN)/.installed
 	@$(BIN)/python -m tools.capacity
 
-# What README.md derives from the catalog and the stacks: the service graph and the capacity table.
-readme: $(BIN)/.installed
-	@$(BIN)/python -m boutique graph --write README.md
-	@$(BIN)/python -m tools.capacity --write README.md
+# What the docs derive from the catalog and the stacks: the service graph and the capacity table.
+derived-docs: $(BIN)/.installed
+	@$(BIN)/python -m boutique graph --write docs/catalog.md
+	@$(BIN)/python -m tools.capacity --write docs/first-deployment.md
 
 clean:
 	rm -rf build $(VENV) $(CHECKOV_VENV) .tools

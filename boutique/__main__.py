@@ -145,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     graph.add_argument("--format", choices=("mermaid", "dot"), default="mermaid", help="default: mermaid")
     graph.add_argument("--catalog", help="catalog file (default: services.yaml)")
     graph.add_argument(
-        "--write", metavar="FILE", help="replace the diagram in FILE's 'Service graph' section (e.g. README.md)"
+        "--write", metavar="FILE", help="replace the diagram in FILE's 'Service graph' section (docs/catalog.md)"
     )
     graph.set_defaults(handler=_graph)
     diff = commands.add_parser(

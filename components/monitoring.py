@@ -286,7 +286,7 @@ class Monitoring(pulumi.ComponentResource):
             api_version=MONITORING_API,
             kind="PrometheusRule",
             metadata=object_meta(f"{group['name']}-alerts", args.app_namespace_ref, self._labels),
-            spec={"groups": [dict(group)]},
+            spec={"groups": [{**group, "rules": with_runbooks(list(group["rules"]), args.runbooks_url)}]},
             opts=crds.options(MONITORING_API, parent=self),
         )
 
