@@ -64,7 +64,7 @@ def _graph(args: argparse.Namespace) -> int:
         sys.stdout.write(graph.draw(catalog, args.format))
         return 0
     if args.format != "mermaid":
-        raise InputError("--write replaces the README's mermaid diagram; leave out --format dot")
+        raise InputError("--write replaces the docs' mermaid diagram (docs/catalog.md); leave out --format dot")
     changed = graph.write_into(Path(args.write), catalog)
     edges = len(catalog.edges())
     state = "updated" if changed else "already up to date"
