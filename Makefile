@@ -89,26 +89,18 @@ checkov: renders $(CHECKOV_VENV)/.installed
 			--skip-download --compact --quiet || exit 1; \
 	done
 
-# promtool and amtool in a project-local folder (gitignored), taken out of Debian's/Ubuntu's
-# packages without installing them, so no Prometheus or Alertmanager service is ever started
-# (tools/prom_tools.sh; apt-get update through sudo when not root).
+# promtool and amtool (prom-tools), redis-server and redis-cli for the restore drill
+# (redis-tools, tests/test_redis_restore_drill.py) in a project-local folder (gitignored), taken out
+# of Debian's/Ubuntu's packages without installing them, so no Prometheus, Alertmanager or Redis
+# service is ever started (tools/deb_tools.sh; apt-get update through sudo when not root).
 TOOLS_BIN := .tools/bin
 PROMTOOL := $(TOOLS_BIN)/promtool
 AMTOOL := $(TOOLS_BIN)/amtool
 prom-tools:
-	@tools/prom_tools.sh $(TOOLS_BIN)
+	@tools/deb_tools.sh prom $(TOOLS_BIN)
 
-# redis-server and redis-cli from Debian/Ubuntu (package redis-server) for the restore drill
-# (tests/test_redis_restore_drill.py), installed when missing, like prom-tools.
 redis-tools:
-	@if command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1; then :; else \
-		if [ -n "$(SUDO)" ] && ! command -v sudo >/dev/null 2>&1; then \
-			echo "redis-server missing: install package redis-server as root (no sudo here)"; exit 1; \
-		fi; \
-		echo "installing redis-server and redis-cli (apt-get: redis-server)"; \
-		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-			--no-install-recommends redis-server >/dev/null || exit 1; \
-	fi
+	@tools/deb_tools.sh redis $(TOOLS_BIN)
 
 # Alert rules (from the rendered PrometheusRules), prometheus-adapter's query as a recording rule,
 # and the Alertmanager configuration the program produces: promtool check/test rules, amtool

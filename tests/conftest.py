@@ -15,11 +15,12 @@ from boutique.inputs.catalog import Catalog, load_catalog
 from boutique.inputs.stackconfig import read_stack_config
 from boutique.program import CATALOG_FILE, PROJECT_DIR, run
 
-TOOLS_BIN = PROJECT_DIR / ".tools" / "bin"  # where `make prom-tools` puts promtool and amtool
+TOOLS_BIN = PROJECT_DIR / ".tools" / "bin"  # where `make prom-tools` and `make redis-tools` put theirs
 
 
-def prom_tool(name: str) -> str | None:
-    """promtool or amtool: the project's own (`make prom-tools`), else one on PATH, else None."""
+def project_tool(name: str) -> str | None:
+    """promtool, amtool, redis-server or redis-cli: the project's own (`make prom-tools`,
+    `make redis-tools`), else one on PATH, else None."""
     local = TOOLS_BIN / name
     return str(local) if local.is_file() else shutil.which(name)
 

@@ -212,6 +212,25 @@ def test_every_pinned_chart_says_what_it_creates():
     assert set(deployer_rbac.pinned_charts()) <= set(CHART_MAKES)
 
 
+def test_the_redis_operators_entry_holds_for_the_values_prod_sets(prod):
+    """CHART_MAKES["redis-operator"] is what chart 0.26.1 makes with its webhook and cert-manager off
+    and cluster-wide RBAC (the chart's defaults): values turning any of them on need a new entry."""
+    (values,) = [
+        render.release(r)["values"]
+        for r in prod.run.of_type(render.HELM_RELEASE)
+        if render.release(r)["chart"] == "redis-operator"
+    ]
+    assert not values["redisOperator"].get("webhook")
+    assert not values.get("certmanager", {}).get("enabled")  # the Issuer and Certificate with it
+    assert values.get("rbac", {}).get("scope", "cluster") == "cluster" and values.get("rbac", {}).get("enabled", True)
+    makes = CHART_MAKES["redis-operator"]
+    assert set(makes.cluster) == {
+        (deployer_rbac.RBAC_GROUP, "clusterroles"),
+        (deployer_rbac.RBAC_GROUP, "clusterrolebindings"),
+    }
+    assert ("", "services") not in makes.namespaced and ("", "secrets") not in makes.namespaced
+
+
 def test_an_unknown_chart_is_refused_plainly(dev):
     release = next(r for r in dev.run.resources if r.type == render.HELM_RELEASE)
     other = dataclasses.replace(release, urn=release.urn + "-x", inputs={**release.inputs, "chart": "mystery"})

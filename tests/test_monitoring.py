@@ -15,7 +15,7 @@ from boutique.cli.mockrun import fake_secret_value, run_program
 from boutique.cli.render import HELM_RELEASE, REDACTED, release
 from boutique.inputs.stackconfig import SECRET_PLACEHOLDER, read_stack_config
 from boutique.program import PROJECT_DIR, run
-from tests.conftest import Objects, container, prom_tool, run_stack
+from tests.conftest import Objects, container, project_tool, run_stack
 
 ESO = "external-secrets.io/v1"
 
@@ -473,7 +473,7 @@ def test_receivers_route_by_severity_and_their_urls_stay_secret(tmp_path):
             assert grafana_password not in text, path
 
 
-AMTOOL = prom_tool("amtool")
+AMTOOL = project_tool("amtool")
 needs_amtool = pytest.mark.skipif(AMTOOL is None, reason="amtool missing (make prom-tools gets it)")
 
 

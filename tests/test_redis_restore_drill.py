@@ -1,4 +1,4 @@
-"""Restore drill against real redis-servers (Debian's `redis-server`; `make redis-tools` installs it):
+"""Restore drill against real redis-servers (Debian's; `make redis-tools` unpacks them into .tools):
 carts written the way cartservice writes them, a snapshot taken from a replica with exactly the
 CronJob's snapshot script, restored into a fresh master with exactly the runbook's restore script.
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import shutil
 import socket
 import subprocess
 import time
@@ -21,12 +20,13 @@ import pytest
 
 from boutique.program import PROJECT_DIR
 from components.redis_backup import RESTORE_SCRIPT, SNAPSHOT_SCRIPT
+from tests.conftest import project_tool
 from tools import redis_restore_script
 
 PASSWORD = "drill-password"
+REDIS_SERVER, REDIS_CLI = project_tool("redis-server"), project_tool("redis-cli")
 pytestmark = pytest.mark.skipif(
-    shutil.which("redis-server") is None or shutil.which("redis-cli") is None,
-    reason="redis-server missing: run `make redis-tools`",
+    REDIS_SERVER is None or REDIS_CLI is None, reason="redis-server missing: run `make redis-tools`"
 )
 
 
@@ -63,7 +63,7 @@ class Server:
         self.dir = root / name
         self.dir.mkdir()
         self.process = subprocess.Popen(
-            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.dir),
+            [REDIS_SERVER, "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.dir),
              "--requirepass", PASSWORD, "--masterauth", PASSWORD, "--save", "", "--appendonly", "no", *extra],
             stdout=subprocess.DEVNULL,
         )  # fmt: skip
@@ -72,7 +72,7 @@ class Server:
     def cli(self, *args: str, stdin: bytes | None = None) -> bytes:
         env = {**os.environ, "REDISCLI_AUTH": PASSWORD}
         result = subprocess.run(
-            ["redis-cli", "-p", str(self.port), *args], env=env, input=stdin, capture_output=True, check=False
+            [REDIS_CLI, "-p", str(self.port), *args], env=env, input=stdin, capture_output=True, check=False
         )
         return result.stdout
 
@@ -99,7 +99,10 @@ def servers(tmp_path: Path) -> Iterator[list[Server]]:
 
 
 def run(script: str, env: dict[str, str]) -> None:
-    subprocess.run(["/bin/sh", "-c", script], env={**os.environ, **env}, check=True, timeout=120)
+    # The scripts call redis-cli and redis-server by name: the same ones as the drill's servers.
+    tools = {str(Path(t).parent) for t in (REDIS_SERVER, REDIS_CLI) if t}
+    path = os.pathsep.join([*sorted(tools), os.environ.get("PATH", "")])
+    subprocess.run(["/bin/sh", "-c", script], env={**os.environ, **env, "PATH": path}, check=True, timeout=120)
 
 
 def test_a_replica_snapshot_restores_every_cart(tmp_path: Path, servers: list[Server]) -> None:

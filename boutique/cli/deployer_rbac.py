@@ -134,6 +134,9 @@ CHART_MAKES: dict[str, ChartMakes] = {
     ),
     "opentelemetry-collector": ChartMakes((*_BASICS, *_PDB, ("apps", "deployments"))),
     "jaeger": ChartMakes((*_BASICS, ("apps", "deployments"), ("batch", "cronjobs"))),  # + the index cleaner
+    # rbac.enabled with scope "cluster"; webhook and certmanager off: no Service, Secret, Issuer,
+    # Certificate or MutatingWebhookConfiguration.
+    "redis-operator": ChartMakes((("", "serviceaccounts"), ("apps", "deployments")), _CLUSTER_RBAC),
 }
 
 # The Gateway API release manifest the program applies (a ConfigFile): its CRDs, and since v1.5 the
