@@ -19,7 +19,7 @@ UV_COMPILE = $(BIN)/uv pip compile --universal --python-version 3.11 --generate-
 PIP_LOCKED := pip install --quiet --require-hashes --no-deps
 
 .DEFAULT_GOAL := venv
-.PHONY: venv lock render images verify deployer-rbac test lint actionlint unit renders validate checkov prom-tools redis-tools promcheck capacity readme clean
+.PHONY: venv lock render images verify deployer-rbac test lint actionlint unit renders validate checkov prom-tools redis-tools promcheck docs reference-docs capacity derived-docs clean
 
 $(BIN)/.installed: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -58,7 +58,7 @@ verify: $(BIN)/.installed
 deployer-rbac: $(BIN)/.installed
 	$(BIN)/python -m boutique deployer-rbac --stack $(STACK) --out build/rbac/$(STACK)
 
-test: lint actionlint prom-tools redis-tools unit renders validate checkov promcheck
+test: lint actionlint prom-tools redis-tools unit renders validate checkov promcheck docs
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
@@ -121,14 +121,22 @@ promcheck: renders prom-tools
 	$(PROMTOOL) test rules tests/promtool/adapter_test.yaml
 	$(PROMTOOL) test rules tests/promtool/redis_test.yaml
 
-# What each stack asks the cluster for (the README's first-deployment table).
+# The docs site (mkdocs.yml, docs/): strict, so a broken link or anchor fails; into build/site.
+docs: $(BIN)/.installed
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+# The reference pages (docs/reference/) from the catalog's and the settings' models.
+reference-docs: $(BIN)/.installed
+	@$(BIN)/python -m tools.reference_docs
+
+# What each stack asks the cluster for (the table in docs/first-deployment.md).
 capacity: $(BIN)/.installed
 	@$(BIN)/python -m tools.capacity
 
-# What README.md derives from the catalog and the stacks: the service graph and the capacity table.
-readme: $(BIN)/.installed
-	@$(BIN)/python -m boutique graph --write README.md
-	@$(BIN)/python -m tools.capacity --write README.md
+# What the docs derive from the catalog and the stacks: the service graph and the capacity table.
+derived-docs: $(BIN)/.installed
+	@$(BIN)/python -m boutique graph --write docs/catalog.md
+	@$(BIN)/python -m tools.capacity --write docs/first-deployment.md
 
 clean:
 	rm -rf build $(VENV) $(CHECKOV_VENV) .tools

@@ -1,6 +1,6 @@
 """Performance of the program under mocks: `venv/bin/python benchmarks/performance.py`.
 
-Prints one table (Markdown, for the README's "Performance" section):
+Prints one table (Markdown, for docs/performance.md):
 
 - `render --stack prod`: wall time and peak memory of the whole command, in a fresh process, as a
   developer or CI runs it (best of `--repeat`), against the import floor: a fresh process that only
@@ -199,7 +199,7 @@ class Row:
 
 
 def report(rows: Sequence[Row]) -> int:
-    """Print the table (Markdown, for the README); 1 when a target is missed, else 0."""
+    """Print the table (Markdown, for docs/performance.md); 1 when a target is missed, else 0."""
     print("| measure | result | target | verdict |\n|---|---|---|---|")
     for row in rows:
         print(f"| {row.measure} | {row.result} | {row.target or ''} | {row.verdict} |")

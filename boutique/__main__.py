@@ -64,7 +64,7 @@ def _graph(args: argparse.Namespace) -> int:
         sys.stdout.write(graph.draw(catalog, args.format))
         return 0
     if args.format != "mermaid":
-        raise InputError("--write replaces the README's mermaid diagram; leave out --format dot")
+        raise InputError("--write replaces the docs' mermaid diagram (docs/catalog.md); leave out --format dot")
     changed = graph.write_into(Path(args.write), catalog)
     edges = len(catalog.edges())
     state = "updated" if changed else "already up to date"
@@ -145,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     graph.add_argument("--format", choices=("mermaid", "dot"), default="mermaid", help="default: mermaid")
     graph.add_argument("--catalog", help="catalog file (default: services.yaml)")
     graph.add_argument(
-        "--write", metavar="FILE", help="replace the diagram in FILE's 'Service graph' section (e.g. README.md)"
+        "--write", metavar="FILE", help="replace the diagram in FILE's 'Service graph' section (docs/catalog.md)"
     )
     graph.set_defaults(handler=_graph)
     diff = commands.add_parser(

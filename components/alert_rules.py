@@ -77,6 +77,17 @@ def _alert(
     }
 
 
+def with_runbooks(rules: list[dict[str, object]], runbooks_url: str) -> list[dict[str, object]]:
+    """The rules, each alert annotated with `runbook_url`: its section of the runbooks page, whose
+    anchor is the alert's name in lower case (how the docs site names a heading's anchor)."""
+    return [
+        {**rule, "annotations": {**rule["annotations"], "runbook_url": f"{runbooks_url}#{rule['alert'].lower()}"}}
+        if "alert" in rule
+        else rule
+        for rule in rules
+    ]
+
+
 def workload_rules(workload: WatchedWorkload, namespace: str, thresholds: AlertThresholds) -> list[dict[str, object]]:
     """Every alert that applies to `workload`, by what the catalog says it is."""
     name = workload.name

@@ -22,7 +22,7 @@ from pulumi_kubernetes.core import v1 as core
 from pulumi_kubernetes.helm import v3 as helm
 
 from components import alertmanager_config, grafana_dashboard
-from components.alert_rules import AlertThresholds, WatchedWorkload, workload_rules
+from components.alert_rules import AlertThresholds, WatchedWorkload, with_runbooks, workload_rules
 from components.crds import MONITORING_API, CrdOwners
 from components.external_secrets import ExternalSecretSpec, SecretStoreSpec, create_external_secrets, template_ref
 from components.helm import ChartRef, release
@@ -67,6 +67,7 @@ class MonitoringArgs:
     part_of: str
     workloads: Sequence[WatchedWorkload]
     thresholds: AlertThresholds
+    runbooks_url: str  # the runbooks page: every alert links to its section there
     sidecar_metrics_port: int | None  # Envoy's Prometheus endpoint in every injected pod; None: no sidecars
     prometheus: PrometheusSize
     chart: ChartRef | None = None  # install kube-prometheus-stack here; None: the cluster has it
@@ -267,7 +268,12 @@ class Monitoring(pulumi.ComponentResource):
             ),
             spec={
                 "groups": [
-                    {"name": workload.name, "rules": workload_rules(workload, args.app_namespace, args.thresholds)}
+                    {
+                        "name": workload.name,
+                        "rules": with_runbooks(
+                            workload_rules(workload, args.app_namespace, args.thresholds), args.runbooks_url
+                        ),
+                    }
                 ]
             },
             opts=crds.options(MONITORING_API, parent=self),
@@ -280,7 +286,7 @@ class Monitoring(pulumi.ComponentResource):
             api_version=MONITORING_API,
             kind="PrometheusRule",
             metadata=object_meta(f"{group['name']}-alerts", args.app_namespace_ref, self._labels),
-            spec={"groups": [dict(group)]},
+            spec={"groups": [{**group, "rules": with_runbooks(list(group["rules"]), args.runbooks_url)}]},
             opts=crds.options(MONITORING_API, parent=self),
         )
 

@@ -3,7 +3,7 @@ keeps the snapshots of the last N days; and the restore steps that read such a s
 
 The shell text lives here once: the CronJob runs `SNAPSHOT_SCRIPT` then `UPLOAD_SCRIPT`, the restore
 drill in the tests runs `SNAPSHOT_SCRIPT` and `RESTORE_SCRIPT` against real redis-servers, and the
-README's runbook runs `RESTORE_SCRIPT` in the master's pod. All read their inputs from the
+the docs' restore runbook runs `RESTORE_SCRIPT` in the master's pod. All read their inputs from the
 environment; the password only from a file (`REDIS_PASSWORD_FILE`), never an argument or a literal.
 
 Credentials for the bucket come from the cloud's workload identity: the job's ServiceAccount

@@ -11,6 +11,7 @@ import pulumi
 from pulumi_kubernetes.apiextensions import CustomResource
 from pulumi_kubernetes.core import v1 as core
 
+from components.alert_rules import with_runbooks
 from components.crds import MONITORING_API, CrdOwners
 from components.kube import object_meta, ownership_labels
 from components.monitoring import DASHBOARD_LABEL
@@ -29,6 +30,7 @@ class SloArgs:
     objectives: Sequence[ServiceObjectives]
     dashboard_title: str = "Service level objectives"
     depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)  # what installs Grafana's sidecar
+    runbooks_url: str = ""  # the runbooks page every alert links to
 
 
 class ServiceLevelObjectives(pulumi.ComponentResource):
@@ -45,7 +47,14 @@ class ServiceLevelObjectives(pulumi.ComponentResource):
                 metadata=object_meta(
                     f"{target.service}-slo", args.app_namespace_ref, {**labels, "app": target.service}
                 ),
-                spec={"groups": [{"name": f"{target.service}-slo", "rules": slo_rules(target, args.app_namespace)}]},
+                spec={
+                    "groups": [
+                        {
+                            "name": f"{target.service}-slo",
+                            "rules": with_runbooks(slo_rules(target, args.app_namespace), args.runbooks_url),
+                        }
+                    ]
+                },
                 opts=crds.options(MONITORING_API, parent=self),
             )
             for target in args.objectives

@@ -172,8 +172,7 @@ def slo_rules(target: ServiceObjectives, namespace: str) -> list[dict[str, objec
                         "summary": f"{service} is burning its {objective} error budget ({severity_word(severity)})",
                         "description": (
                             f"{service}'s objective: {_what(target, objective, percent)} over {PERIOD_DAYS} days. "
-                            f"Its error budget ({allowed * 100:g}% of requests) burns faster than {spent}. {act} "
-                            f"Runbook: docs/runbooks/slo.md#{name.lower()}"
+                            f"Its error budget ({allowed * 100:g}% of requests) burns faster than {spent}. {act}"
                         ),
                     },
                 }

@@ -24,7 +24,7 @@ from pulumi_kubernetes.core import v1 as core
 
 from components import jaeger as jaeger_chart
 from components import otel_collector
-from components.alert_rules import collector_rules
+from components.alert_rules import collector_rules, with_runbooks
 from components.crds import MONITORING_API, CrdOwners
 from components.external_secrets import ExternalSecretSpec, SecretStoreSpec, create_external_secrets, template_ref
 from components.helm import ChartRef, release
@@ -71,6 +71,7 @@ class TracingArgs:
     elasticsearch_user: ElasticsearchUser | None = None
     secret_store: SecretStoreSpec | None = None  # external secrets; None: the password is generated here
     monitored: bool = False  # ServiceMonitors for the collector and Jaeger, and the collector's alerts
+    runbooks_url: str = ""  # the runbooks page the collector's alerts link to (with `monitored`)
 
 
 class TracingBackend(pulumi.ComponentResource):
@@ -231,7 +232,14 @@ class TracingBackend(pulumi.ComponentResource):
             kind="PrometheusRule",
             metadata=object_meta(f"{collector}-alerts", namespace, {**self._labels, "app": collector}),
             # The job is the Service's name (what the Prometheus operator sets for a ServiceMonitor).
-            spec={"groups": [{"name": collector, "rules": collector_rules(args.namespace, collector)}]},
+            spec={
+                "groups": [
+                    {
+                        "name": collector,
+                        "rules": with_runbooks(collector_rules(args.namespace, collector), args.runbooks_url),
+                    }
+                ]
+            },
             opts=self._crds.options(MONITORING_API, parent=self),
         )
 

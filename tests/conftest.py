@@ -25,6 +25,12 @@ def project_tool(name: str) -> str | None:
     return str(local) if local.is_file() else shutil.which(name)
 
 
+def documentation() -> str:
+    """What a user reads: the README and every page of the docs site (docs/), one after another."""
+    pages = [PROJECT_DIR / "README.md", *sorted((PROJECT_DIR / "docs").rglob("*.md"))]
+    return "\n".join(page.read_text() for page in pages)
+
+
 def run_stack(stack: str, overrides: dict[str, str] | None = None, catalog_path: Path = CATALOG_FILE) -> Run:
     """The program as `pulumi up -s <stack>` would run it, with optional `boutique:` overrides."""
     config, secret_keys = read_stack_config(PROJECT_DIR, stack)

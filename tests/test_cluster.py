@@ -16,7 +16,7 @@ from boutique.inputs.errors import SettingsError
 from boutique.inputs.placeholders import check_no_placeholders, placeholder_in
 from boutique.inputs.stackconfig import read_stack_config
 from boutique.program import PROJECT_DIR, run
-from tests.conftest import run_stack
+from tests.conftest import documentation, run_stack
 
 PROVIDER_TYPE = "pulumi:providers:kubernetes"
 
@@ -141,7 +141,7 @@ def test_the_shipped_prod_stack_is_refused_by_a_real_preview_naming_the_key(monk
 
 
 def test_every_placeholder_the_readme_uses_is_refused():
-    readme = (PROJECT_DIR / "README.md").read_text()
+    readme = documentation()
     for placeholder in ("111122223333", "shop.example.com", "hooks.example.com"):
         assert placeholder in readme, placeholder
         assert placeholder_in(f"x {placeholder}/y"), placeholder

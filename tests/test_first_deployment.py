@@ -16,9 +16,10 @@ from boutique.inputs.settings import Settings
 from boutique.inputs.stackconfig import read_stack_config
 from boutique.plans import versions, workloads
 from boutique.program import PROJECT_DIR, settings_from_config
+from tests.conftest import documentation
 from tools import capacity
 
-README = (PROJECT_DIR / "README.md").read_text()
+README = documentation()  # the README and the docs site's pages
 
 
 def between(start: str, end: str) -> str:
@@ -29,12 +30,13 @@ def between(start: str, end: str) -> str:
 
 def section(title: str) -> str:
     begin = README.index(f"\n## {title}\n")
-    return README[begin : README.index("\n## ", begin + 1)]
+    ends = [README.find(mark, begin + 1) for mark in ("\n## ", "\n# ")]  # the next section or page
+    return README[begin : min(end for end in ends if end > 0)]
 
 
 def test_readme_capacity_is_what_the_program_derives(dev, prod):
     expected = capacity.table({"dev": capacity.stack_rows(dev.run), "prod": capacity.stack_rows(prod.run)})
-    assert between("<!-- capacity:", "<!-- end capacity -->") == expected, "run `make readme` to rewrite it"
+    assert between("<!-- capacity:", "<!-- end capacity -->") == expected, "run `make derived-docs` to rewrite it"
 
 
 def test_capacity_write_replaces_only_the_table_between_the_markers(tmp_path):

@@ -65,11 +65,12 @@ def test_the_cli_follows_the_catalog_it_is_given(tmp_path, capsys):
     assert '"frontend" -> "paymentservice" [label="grpc :50051"];' in capsys.readouterr().out
 
 
-def test_readme_service_graph_is_up_to_date():
-    drawn = graph.diagram_in((PROJECT_DIR / "README.md").read_text())
-    assert drawn is not None, "README.md has no '## Service graph' section with a ```mermaid block"
+def test_the_docs_service_graph_is_up_to_date():
+    drawn = graph.diagram_in((PROJECT_DIR / "docs" / "catalog.md").read_text())
+    assert drawn is not None, "docs/catalog.md has no '## Service graph' section with a ```mermaid block"
     assert drawn == graph.mermaid(load_catalog(CATALOG_FILE)), (
-        "README.md's service graph is out of date: run `venv/bin/python -m boutique graph --write README.md`"
+        "docs/catalog.md's service graph is out of date: "
+        "run `venv/bin/python -m boutique graph --write docs/catalog.md`"
     )
 
 

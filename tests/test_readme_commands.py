@@ -1,4 +1,4 @@
-"""Every command the README shows runs as written on a fresh clone (after `make`, which creates venv/).
+"""Every command the README and the docs site show runs as written on a fresh clone (after `make`, which creates venv/).
 
 Each line of each ```sh block must be a form this project knows: a `make` target the Makefile has
 (and variables it reads), `venv/bin/python -m boutique <subcommand>` with arguments its parser
@@ -25,6 +25,8 @@ from boutique.__main__ import build_parser
 from boutique.program import PROJECT_DIR
 
 README = PROJECT_DIR / "README.md"
+# The README and every page of the docs site (the reference pages are generated, and hold no commands).
+DOC_PAGES = [README, *sorted((PROJECT_DIR / "docs").rglob("*.md"))]
 SH_BLOCK = re.compile(r"^```(?:sh|bash|shell)\n(.*?)^```", re.MULTILINE | re.DOTALL)
 OPERATORS = {"|", "||", "&&", ";", "&", "$(", "(", ")"}
 HEREDOC = re.compile(r"<<-?\s*['\"]?(\w+)['\"]?")
@@ -193,15 +195,22 @@ def check(words: list[str]) -> str | None:
     return f"{program}: not a form the README's commands may take (see tests/test_readme_commands.py)"
 
 
-def test_every_readme_command_is_a_known_form():
-    commands = readme_commands(README.read_text())
-    assert len(commands) > 10, "found too few commands in README.md's ```sh blocks"
+def test_the_commands_of_the_readme_and_the_docs_are_found():
+    commands = [c for page in DOC_PAGES for c in readme_commands(page.read_text())]
+    assert len(commands) > 100, "found too few commands in the ```sh blocks of README.md and docs/"
+    assert "make test" in readme_commands(README.read_text())
+
+
+@pytest.mark.parametrize("page", DOC_PAGES, ids=lambda p: str(p.relative_to(PROJECT_DIR)))
+def test_every_command_of_the_readme_and_the_docs_is_a_known_form(page):
+    commands = readme_commands(page.read_text())
     problems = [f"{command}\n    {why}" for command in commands for s in segments(command) if (why := check(s))]
-    assert not problems, "README.md commands that do not run as written:\n" + "\n".join(problems)
+    assert not problems, f"{page.name} commands that do not run as written:\n" + "\n".join(problems)
 
 
-def test_the_readme_never_writes_a_bare_python_module_command():
-    text = README.read_text()
+@pytest.mark.parametrize("page", DOC_PAGES, ids=lambda p: str(p.relative_to(PROJECT_DIR)))
+def test_the_readme_never_writes_a_bare_python_module_command(page):
+    text = page.read_text()
     bare = [
         m.group(0)
         for m in re.finditer(r"(?<![\w/])python3? -m [\w.]+[^`\n]*", text)

@@ -149,8 +149,8 @@ def test_the_runbook_copies_the_drills_restore_script_and_names_the_master_from_
     with contextlib.redirect_stdout(out):
         assert redis_restore_script.main() == 0
     assert out.getvalue() == RESTORE_SCRIPT
-    readme = (PROJECT_DIR / "README.md").read_text()
-    restore = readme[readme.index("**Restore**") : readme.index("## Observability")]
+    page = (PROJECT_DIR / "docs" / "operations" / "cart-store.md").read_text()
+    restore = page[page.index("**Restore**") :]
     assert "venv/bin/python -m tools.redis_restore_script > restore.sh" in restore
     assert "jsonpath='{.status.masterNode}'" in restore and "redis-cart-0:" not in restore
     assert 'exec "$MASTER"' in restore and "sh /tmp/restore.sh" in restore

@@ -16,7 +16,7 @@ import yaml
 from boutique.cli import render
 from boutique.inputs.catalog import Catalog, load_catalog
 from boutique.inputs.errors import CatalogError
-from boutique.program import CATALOG_FILE, PROJECT_DIR
+from boutique.program import CATALOG_FILE
 from tests.conftest import Objects, run_stack
 from tests.test_catalog_extension import NEW, extended
 from tests.test_monitoring import (
@@ -393,12 +393,3 @@ def test_a_stack_without_the_mesh_gets_no_slo_tests(tmp_path):
 # --- 5. the runbook --------------------------------------------------------------------------
 
 
-def test_the_runbook_has_a_section_per_slo_alert(prod):
-    text = (PROJECT_DIR / "docs" / "runbooks" / "slo.md").read_text()
-    sections = set(re.findall(r"^## (\S+)$", text, re.MULTILINE))
-    names = {r["alert"] for rules in rules_of(prod, slo=True).values() for r in rules if "alert" in r}
-    assert names and names <= sections
-    for rules in rules_of(prod, slo=True).values():
-        for rule in rules:
-            if "alert" in rule:
-                assert f"docs/runbooks/slo.md#{rule['alert'].lower()}" in rule["annotations"]["description"]

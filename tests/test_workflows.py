@@ -10,6 +10,7 @@ import re
 import yaml
 
 from boutique.program import PROJECT_DIR
+from tests.conftest import documentation
 
 WORKFLOWS = PROJECT_DIR / ".github" / "workflows"
 STACKS = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in PROJECT_DIR.glob("Pulumi.*.yaml"))
@@ -107,7 +108,7 @@ def pulumi_jobs() -> dict[str, dict]:
 
 
 def test_the_readme_and_the_workflows_use_one_backend_and_one_secrets_provider():
-    readme = (PROJECT_DIR / "README.md").read_text()
+    readme = documentation()
     section = readme[readme.index("### The Pulumi backend and the secrets provider") :]
     section = section[: section.index("**The alternative")]
     # The README's first deployment: the team's bucket, and stacks made with the KMS key.
@@ -133,7 +134,7 @@ def test_the_readme_and_the_workflows_use_one_backend_and_one_secrets_provider()
 
 
 def test_every_variable_and_secret_the_workflows_read_is_in_the_readme():
-    readme = (PROJECT_DIR / "README.md").read_text()
+    readme = documentation()
     used = set()
     for path in [*WORKFLOWS.glob("*.yml"), *(PROJECT_DIR / ".github" / "actions").rglob("*.yml")]:
         used |= set(re.findall(r"\b(?:vars|secrets)\.([A-Z][A-Z0-9_]+)", path.read_text()))

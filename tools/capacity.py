@@ -1,7 +1,7 @@
 """What each stack asks the cluster for: CPU and memory requests and the volumes it claims, derived
 from a run of the program (the objects `render` writes and the Helm values it sets).
 
-    make capacity          # prints the README's table ("First deployment to a real cluster")
+    make capacity          # prints the docs' table (docs/first-deployment.md: "The cluster")
 
 Counted: every Deployment and StatefulSet the program creates or has the redis-operator create from
 a RedisReplication (Redis with its exporter and claim, and the Sentinels), at its replicas or its

@@ -1,4 +1,4 @@
-"""Prints the restore script the README's runbook copies into the Redis master's pod: the very text
+"""Prints the restore script the restore runbook copies into the Redis master's pod: the very text
 the restore drill in the tests runs (`components.redis_backup.RESTORE_SCRIPT`), never a copy of it.
 
     venv/bin/python -m tools.redis_restore_script > restore.sh

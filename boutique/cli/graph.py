@@ -4,7 +4,7 @@ Nodes are the catalog's services and stores (optional services marked as such); 
 `calls` entry, labelled with the protocol and port the caller uses. Dashed edges carry spans: from
 each service whose code traces (`tracing: true`) to the trace collector, and from there to Jaeger
 (with the mesh, every proxy sends spans too; the graph shows what the catalog says). Nothing here
-is written by hand, so the README's diagram is whatever this prints: `--write README.md` puts it
+is written by hand, so the docs' diagram is whatever this prints: `--write docs/catalog.md` puts it
 there, and a test compares them. Only the catalog is read (no pulumi import), so drawing stays instant.
 """
 

@@ -99,8 +99,12 @@ class Image(StrictModel):
     """A container image, pinned by tag, digest or both."""
 
     repository: Annotated[str, StringConstraints(pattern=IMAGE_REPOSITORY)]
+    """Registry and repository, without tag, e.g. `ghcr.io/example-shop/reviewservice`."""
     tag: str | None = None
+    """A release tag (not `latest`): letters, digits, `_`, `.` and `-`, at most 128 characters, not starting with
+    `.` or `-`."""
     digest: Digest | None = None
+    """`sha256:` and 64 hex digits, in place of or beside the tag."""
 
     _tag = field_validator("tag")(check_tag)
 
@@ -124,15 +128,20 @@ class ImageDefaults(StrictModel):
     """Where the shop's own images live; `<registry>/<service>:<tag>`."""
 
     registry: Annotated[str, StringConstraints(pattern=IMAGE_REPOSITORY)]
+    """Registry of the shop's own images: `<registry>/<service>:<tag>`."""
     tag: str
+    """Release tag of the shop's own images (pinned, not `latest`)."""
 
     _tag = field_validator("tag")(check_tag)
 
 
 class Ports(StrictModel):
     container: Port
+    """The port the container listens on."""
     service: Port | None = None  # defaults to the container port
+    """The Service's port callers dial (default: the container port; emailservice: 5000 -> 8080)."""
     protocol: Literal["grpc", "http", "tcp"]
+    """How requests are judged and routed: the port's name and `appProtocol`."""
 
     @property
     def service_port(self) -> int:
@@ -141,7 +150,9 @@ class Ports(StrictModel):
 
 class HttpGet(StrictModel):
     path: Annotated[str, StringConstraints(pattern=URL_PATH)]
+    """The path probed, starting with `/`."""
     headers: dict[str, str] = {}
+    """Request headers sent with the probe (frontend: its session cookie)."""
 
 
 class Empty(StrictModel):
@@ -152,12 +163,19 @@ class Probe(StrictModel):
     """One probe: exactly one of http, grpc or tcp, on the container port."""
 
     http: HttpGet | None = None
+    """An HTTP GET on the container port."""
     grpc: Empty | None = None
+    """The gRPC health check on the container port (`{}`)."""
     tcp: Empty | None = None
+    """A TCP connection to the container port (`{}`)."""
     initial_delay_seconds: Seconds | None = None
+    """Seconds before the first probe (unset: Kubernetes' default)."""
     period_seconds: Annotated[int, Field(ge=1, le=3600)] | None = None
+    """Seconds between probes (unset: Kubernetes' default)."""
     timeout_seconds: Annotated[int, Field(ge=1, le=3600)] | None = None
+    """Seconds a probe may take (unset: Kubernetes' default)."""
     failure_threshold: Annotated[int, Field(ge=1, le=100)] | None = None
+    """Failures in a row before the probe fails (unset: Kubernetes' default)."""
 
     @model_validator(mode="after")
     def _one_handler(self) -> Probe:
@@ -169,7 +187,9 @@ class Probe(StrictModel):
 
 class Probes(StrictModel):
     readiness: Probe
+    """When the pod receives traffic."""
     liveness: Probe
+    """When the kubelet restarts the container."""
 
 
 def grpc_probes() -> Probes:
@@ -178,12 +198,16 @@ def grpc_probes() -> Probes:
 
 class ResourceAmounts(StrictModel):
     cpu: Quantity
+    """CPU, a Kubernetes quantity (`100m`, `1`)."""
     memory: Quantity
+    """Memory, a Kubernetes quantity (`64Mi`, `1Gi`)."""
 
 
 class Resources(StrictModel):
     requests: ResourceAmounts
+    """What the scheduler reserves; at most the limits."""
     limits: ResourceAmounts
+    """The most the container may use."""
 
     @model_validator(mode="after")
     def _requests_within_limits(self) -> Resources:
@@ -198,14 +222,18 @@ class WaitFor(StrictModel):
     """An init container that waits until `target` answers before the service starts."""
 
     target: Name
+    """A service with a port: the init container waits until it answers."""
     image: Image
+    """The init container's image (pinned)."""
 
 
 class GrpcApi(StrictModel):
     """A gRPC service and the methods callers may invoke (`/<service>/<method>`, POST)."""
 
     service: Annotated[str, StringConstraints(pattern=GRPC_SERVICE)]
+    """The gRPC service's full name, package and service, e.g. `hipstershop.CartService`."""
     methods: Annotated[list[Annotated[str, StringConstraints(pattern=GRPC_METHOD)]], Field(min_length=1)]
+    """The methods callers may call (POST `/<service>/<method>`)."""
 
     @property
     def paths(self) -> list[str]:
@@ -214,6 +242,7 @@ class GrpcApi(StrictModel):
 
 class HttpApi(StrictModel):
     methods: Annotated[list[Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]], Field(min_length=1)]
+    """The HTTP methods callers may use."""
 
 
 class Api(StrictModel):
@@ -224,8 +253,11 @@ class Api(StrictModel):
     """
 
     grpc: GrpcApi | None = None
+    """A gRPC service and its methods."""
     http: HttpApi | None = None
+    """HTTP methods."""
     any_request: bool = False
+    """Anything on its port: a hole, listed in the security model."""
 
     @model_validator(mode="after")
     def _one_kind(self) -> Api:
@@ -244,7 +276,10 @@ class ServiceAutoscaling(StrictModel):
     also scales on memory (default: from the service's `runtime`, see plans/scaling.py)."""
 
     requests_per_second: Annotated[float, Field(gt=0, le=100000)] = 20
+    """Requests per second one pod should answer before its autoscaler adds another (stacks with `mesh` and
+    `autoscaling`)."""
     memory: bool | None = None
+    """Scale on the app container's memory too; unset: only for runtimes that give memory back (Go, Node)."""
 
 
 class Shutdown(StrictModel):
@@ -257,7 +292,10 @@ class Shutdown(StrictModel):
     """
 
     pre_stop_seconds: Annotated[int, Field(ge=1, le=300)] = 5
+    """Seconds the container keeps running after the stop request while its endpoint leaves every load balancer (the
+    kubelet's `preStop` sleep)."""
     drain_seconds: Annotated[int, Field(ge=0, le=3600)] = 25
+    """Seconds after SIGTERM to finish in-flight requests; in the mesh the sidecar drains as long."""
 
     def window(self, serving: bool) -> int:
         """Seconds from the stop request to the end of the drain (no wait without a port to leave)."""
@@ -276,26 +314,49 @@ def check_grace(grace: int | None, shutdown: Shutdown, serving: bool) -> None:
 
 class Service(StrictModel):
     component: Name
+    """Label `app.kubernetes.io/component` (`web`, `backend`, `load`)."""
     description: str
+    """What it does, one line."""
     runtime: Runtime | None = None  # the image's language runtime; None: not known
+    """The image's language runtime (`go`, `node`, `python`, `java`, `dotnet`): whether its memory can fall, so
+    whether it autoscales on memory."""
     ports: Ports | None = None
+    """Its port; none: no port and no Service (the load generator)."""
     port_env: bool = True  # set PORT=<container port>
+    """Set `PORT=<container port>` (cartservice: false)."""
     calls: dict[EnvName, Name] = {}
+    """`ENV_VAR: target`, a service or store with a port: the value `target:<Service port>` is derived, and so are
+    the network and mesh policies both ways."""
     env: dict[EnvName, str] = {}
+    """Plain env vars; a key the program derives (an address, `PORT`, tracing and profiler variables) is refused."""
     probes: Probes | None = Field(default_factory=grpc_probes)
+    """Readiness and liveness; `null` for none, which a service without `ports` must say."""
     resources: Resources
+    """Requests and limits of its container; requests above limits are refused."""
     optional: bool = False
+    """Run only when the stack switches it on (the load generator: `loadGenerator`)."""
     wait_for: WaitFor | None = None
+    """An init container that waits for another service before this one starts."""
     image: Image | None = None  # default: <images.registry>/<name>:<images.tag>
+    """Its own image (default: `<images.registry>/<name>:<images.tag>`)."""
     termination_grace_period_seconds: Seconds | None = None  # None: the shutdown window + the kill margin
+    """The pod's grace period; default and minimum: `shutdown.preStopSeconds` + `shutdown.drainSeconds` + 5 s."""
     shutdown: Shutdown = Shutdown()
+    """How it stops without dropping requests."""
     autoscaling: ServiceAutoscaling = ServiceAutoscaling()
+    """What its autoscaler aims for besides CPU and memory."""
     checkov_skips: dict[CheckId, Reason] = {}
+    """Accepted checkov findings for this workload, `CHECK_ID: reason`."""
     mesh: MeshPolicy = MeshPolicy()  # overrides of the catalog's mesh defaults
+    """This service's overrides of the catalog's `mesh`, key by key."""
     api: Api | None = None  # required for a served service in the mesh (plans/checks.py)
+    """What callers may ask; required for a service with a port in a mesh stack."""
     # Its code exports OpenTelemetry traces when ENABLE_TRACING=1 (upstream: only some services do).
     tracing: bool = False
+    """Its code exports OpenTelemetry spans: with `boutique:tracing` on it gets `ENABLE_TRACING`,
+    `COLLECTOR_SERVICE_ADDR` and `OTEL_SERVICE_NAME`."""
     slo: Objectives | None = None  # overrides of the catalog's objectives (served gRPC/HTTP services)
+    """This service's overrides of the catalog's objectives (served gRPC/HTTP services only)."""
 
     @property
     def grace_period_seconds(self) -> int:
@@ -331,10 +392,15 @@ class StoreReplication(StrictModel):
     images: its entrypoints build the config the operator describes."""
 
     replicas: Annotated[int, Field(ge=2, le=9)] = 3
+    """Redis pods: one master and replicas."""
     sentinels: Annotated[int, Field(ge=3, le=9)] = 3
+    """Sentinels watching them (odd; quorum is a majority)."""
     image: Image
+    """The operator's Redis image (pinned)."""
     sentinel_image: Image
+    """The operator's Sentinel image (pinned)."""
     sentinel_resources: Resources
+    """Requests and limits of each Sentinel."""
 
     @model_validator(mode="after")
     def _odd(self) -> StoreReplication:
@@ -345,14 +411,23 @@ class StoreReplication(StrictModel):
 
 class Store(StrictModel):
     engine: Literal["redis"]
+    """The store's engine."""
     description: str
+    """What it holds, one line."""
     image: Image
+    """Its image (pinned)."""
     port: Port
+    """The port it serves."""
     storage: Quantity
+    """The volume's size with `redisPersistence`."""
     resources: Resources
+    """Requests and limits of its container."""
     shutdown: Shutdown = Shutdown()
+    """How it stops (its grace period is the sum)."""
     checkov_skips: dict[CheckId, Reason] = {}
+    """Accepted checkov findings for this store, `CHECK_ID: reason`."""
     replication: StoreReplication | None = None  # with the redis-operator; None: never replicated
+    """Replicated by the redis-operator where the stack has it (none: never replicated)."""
 
     @property
     def grace_period_seconds(self) -> int:
@@ -361,14 +436,23 @@ class Store(StrictModel):
 
 class Catalog(StrictModel):
     release: str
+    """Upstream release (label `app.kubernetes.io/version` of the shop's images)."""
     part_of: Name
+    """Label `app.kubernetes.io/part-of`."""
     images: ImageDefaults
+    """Where the shop's images live."""
     common_env: dict[EnvName, str] = {}
+    """Env every serving service gets (`DISABLE_PROFILER=1`)."""
     checkov_skips: dict[CheckId, Reason] = {}
+    """Accepted checkov findings for every workload, `CHECK_ID: reason`."""
     services: dict[Name, Service]
+    """The services; a name is a DNS-1123 label and becomes its Deployment, Service, ServiceAccount and `app` label."""
     stores: dict[Name, Store] = {}
+    """The stores (Redis)."""
     mesh: MeshPolicy = MeshPolicy()  # resilience defaults in the mesh (a service may override)
+    """Resilience in the mesh for calls to every service, Istio's own keys (unset: Istio's default)."""
     slo: Objectives = Objectives()  # objectives of every served service (a service may override)
+    """Objectives of every served service (a service may override), measured by the mesh."""
     _file_name: str = PrivateAttr(default=CATALOG_FILE.name)  # what messages name (load_catalog sets it)
 
     @property

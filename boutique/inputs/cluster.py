@@ -27,7 +27,9 @@ class ClusterSettings(StrictModel):
     """`boutique:cluster`: the kubeconfig context the stack deploys through, and its API server."""
 
     context: str = ""  # empty: not named yet; `pulumi preview`/`up` refuse to run
+    """The kubeconfig context the stack deploys through; preview and up refuse to run without it."""
     server: Annotated[str, StringConstraints(pattern=f"^$|{API_SERVER}")] = ""  # empty: any server
+    """The API server that context must reach (https://...); empty: any."""
 
 
 def kubeconfig_paths(environ: Mapping[str, str] | None = None) -> list[Path]:

@@ -40,13 +40,21 @@ class Canary(StrictModel):
     """
 
     version: Annotated[str, StringConstraints(pattern=DNS_LABEL)] = "v2"
+    """The canary's `version` label (`v1` is the stable one's)."""
     weight: Annotated[int, Field(ge=0, le=100)] = 0
+    """Per cent of ordinary requests sent to the canary (0-100)."""
     header: str = "canary"
+    """A request with this header always goes to the canary."""
     header_value: Annotated[str, StringConstraints(pattern=HEADER_VALUE)] = "true"
+    """The header's value that selects the canary."""
     image_tag: OverrideTag = ""  # empty: the stable image (a tag or digest here replaces both)
+    """The canary's image tag; empty: the stable image."""
     image_digest: Annotated[str, StringConstraints(pattern=DIGEST)] = ""
+    """The canary's image digest; empty: the stable image's."""
     env: dict[EnvName, str] = {}  # set or override env vars of the stable version
+    """Env vars set or overridden over the stable version's."""
     replicas: Annotated[int, Field(ge=1, le=100)] = 1
+    """The canary's replicas."""
 
     @field_validator("version")
     @classmethod

@@ -55,18 +55,23 @@ ThresholdMs = Annotated[float, AfterValidator(check_threshold)]
 
 class Availability(StrictModel):
     objective: Objective | None = None  # percent of requests that succeed
+    """Per cent of requests that succeed over 30 days (below 100, above 93.06)."""
 
 
 class Latency(StrictModel):
     objective: Objective | None = None  # percent of requests answered within threshold_ms
+    """Per cent of requests answered within `thresholdMs` over 30 days."""
     threshold_ms: ThresholdMs | None = None
+    """The latency threshold in milliseconds: one of Istio's histogram bucket bounds."""
 
 
 class Objectives(StrictModel):
     """Every key optional: the catalog's `slo:` gives defaults, a service's `slo:` overrides them."""
 
     availability: Availability | None = None
+    """The availability objective (default 99.9 %)."""
     latency: Latency | None = None
+    """The latency objective (default 99 % within 500 ms)."""
 
     def over(self, defaults: Objectives) -> Objectives:
         """This service's keys laid over `defaults`."""

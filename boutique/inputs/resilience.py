@@ -42,43 +42,63 @@ RETRY_ON = described(
 
 class TcpPool(StrictModel):
     max_connections: Count | None = None
+    """Most TCP connections to the service."""
     connect_timeout: Duration | None = None
+    """TCP connect timeout (a duration, e.g. `1s`)."""
 
 
 class HttpPool(StrictModel):
     http1_max_pending_requests: Count | None = None
+    """Most requests waiting for a connection."""
     http2_max_requests: Count | None = None
+    """Most active requests to the service."""
     max_requests_per_connection: Count | None = None
+    """Requests per connection before it is closed."""
     max_retries: Annotated[int, Field(ge=0, le=1_000_000)] | None = None
+    """Most retries outstanding to the service at once."""
 
 
 class ConnectionPool(StrictModel):
     tcp: TcpPool | None = None
+    """TCP connection limits."""
     http: HttpPool | None = None
+    """HTTP and gRPC request limits."""
 
 
 class OutlierDetection(StrictModel):
     consecutive_5xx_errors: Annotated[int, Field(ge=0)] | None = Field(default=None, alias="consecutive5xxErrors")
+    """5xx (or gRPC failures) in a row before a pod is ejected."""
     consecutive_gateway_errors: Annotated[int, Field(ge=0)] | None = None
+    """Gateway errors (502, 503, 504) in a row before a pod is ejected."""
     interval: Duration | None = None
+    """How often pods are judged."""
     base_ejection_time: Duration | None = None
+    """How long an ejected pod stays out (grows with each ejection)."""
     max_ejection_percent: Annotated[int, Field(ge=0, le=100)] | None = None
+    """The most pods ejected at once, in %."""
 
 
 class Retries(StrictModel):
     attempts: Annotated[int, Field(ge=0, le=10)] | None = None
+    """Retries per request."""
     per_try_timeout: Duration | None = None
+    """Timeout of each try."""
     # Envoy/Istio retry conditions, comma-separated (e.g. connect-failure,refused-stream,unavailable).
     retry_on: Annotated[str, StringConstraints(pattern=RETRY_ON)] | None = None
+    """Conditions retried (Envoy's names, e.g. `connect-failure,refused-stream,unavailable`)."""
 
 
 class MeshPolicy(StrictModel):
     """Every key optional: the catalog's `mesh:` gives defaults, a service's `mesh:` overrides them."""
 
     connection_pool: ConnectionPool | None = None
+    """Circuit breaking: connection and request limits."""
     outlier_detection: OutlierDetection | None = None
+    """Ejecting failing pods from the load balancing."""
     retries: Retries | None = None
+    """Retries per route."""
     timeout: Duration | None = None
+    """Timeout per request."""
 
     @model_validator(mode="after")
     def _try_within_timeout(self) -> MeshPolicy:

@@ -30,28 +30,41 @@ class ScalingRules(StrictModel):
     `select` Max: whichever allows more, Min: less). Each key left out keeps its default."""
 
     stabilization_seconds: Stabilization
+    """Seconds the recommendations must agree before scaling."""
     pods: Pods
+    """Pods added or removed per period at most."""
     percent: Percent
+    """Per cent of the current pods added or removed per period at most."""
     period_seconds: Period
+    """The period of the two limits."""
     select: Literal["Max", "Min"] = "Max"
+    """Which of the two limits applies: `Max` (the larger) or `Min`."""
 
 
 class ScaleUp(ScalingRules):
     """At once, doubling or +4 pods every 15 s, whichever is more (Kubernetes' own default)."""
 
     stabilization_seconds: Stabilization = 0
+    """Seconds the recommendations must agree before adding pods."""
     pods: Pods = 4
+    """Pods added per period at most."""
     percent: Percent = 100
+    """Per cent of the current pods added per period at most."""
     period_seconds: Period = 15
+    """The period of the two limits."""
 
 
 class ScaleDown(ScalingRules):
     """Only once the last 5 minutes all agree, then at most 1 pod or 20 % a minute, whichever is more."""
 
     stabilization_seconds: Stabilization = 300
+    """Seconds the recommendations must agree before removing pods."""
     pods: Pods = 1
+    """Pods removed per period at most."""
     percent: Percent = 20
+    """Per cent of the current pods removed per period at most."""
     period_seconds: Period = 60
+    """The period of the two limits."""
 
 
 class ScalingSettings(StrictModel):
@@ -61,7 +74,12 @@ class ScalingSettings(StrictModel):
     # A VerticalPodAutoscaler in recommendation mode (updateMode Off) for every workload, and the
     # VPA recommender; needs the vertical-pod-autoscaler operator.
     recommendations: bool = False
+    """A VerticalPodAutoscaler (mode Off) per workload, the recommender, the export and the dashboard row; needs the
+    `vertical-pod-autoscaler` operator."""
     scale_up: ScaleUp = ScaleUp()
+    """How fast the autoscalers add pods (a key left out keeps its default)."""
     scale_down: ScaleDown = ScaleDown()
+    """How fast they remove them."""
     # Where prometheus-adapter queries; empty: kube-prometheus-stack's Prometheus in monitoringNamespace.
     prometheus_url: Annotated[str, StringConstraints(pattern=HTTP_URL)] = ""
+    """Where prometheus-adapter reads the request rate; empty: kube-prometheus-stack's."""

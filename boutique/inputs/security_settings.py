@@ -31,7 +31,9 @@ class Subjects(StrictModel):
     """Who is bound to a role: Kubernetes groups and users, as the cluster's authenticator names them."""
 
     groups: list[Subject] = []
+    """Groups bound to the role."""
     users: list[Subject] = []
+    """Users bound to the role."""
 
     @model_validator(mode="after")
     def _someone(self) -> Subjects:
@@ -66,34 +68,48 @@ class AwsStore(StrictModel):
     """AWS Secrets Manager, authenticated by IRSA: the store's ServiceAccount carries the role."""
 
     region: Annotated[str, StringConstraints(pattern=AWS_REGION)]
+    """The AWS region of Secrets Manager."""
     role_arn: Annotated[str, StringConstraints(pattern=AWS_ROLE_ARN)]
+    """The IAM role External Secrets assumes (IRSA)."""
 
 
 class VaultStore(StrictModel):
     """HashiCorp Vault KV v2, authenticated by Vault's Kubernetes auth method."""
 
     server: Https
+    """Vault's URL (https)."""
     role: Annotated[str, StringConstraints(min_length=1)]
+    """Vault's Kubernetes auth role."""
     path: Annotated[str, StringConstraints(pattern=VAULT_PATH)] = "secret"  # the KV v2 mount
+    """The KV v2 mount."""
     auth_mount_path: Annotated[str, StringConstraints(pattern=VAULT_PATH)] = "kubernetes"
+    """The Kubernetes auth mount."""
 
 
 class GcpStore(StrictModel):
     """GCP Secret Manager, authenticated by GKE Workload Identity."""
 
     project_id: Annotated[str, StringConstraints(pattern=GCP_PROJECT)]
+    """The Secret Manager's project."""
     service_account: Annotated[str, StringConstraints(pattern=GCP_SERVICE_ACCOUNT)]
+    """The Google service account (workload identity)."""
     cluster_name: str = ""  # empty: ESO asks the metadata server
+    """The cluster's name; empty: asked from the metadata server."""
     cluster_location: str = ""
+    """The cluster's location; empty: asked from the metadata server."""
     cluster_project_id: str = ""
+    """The cluster's project; empty: the metadata server's."""
 
 
 class AzureStore(StrictModel):
     """Azure Key Vault, authenticated by Azure AD Workload Identity."""
 
     vault_url: Https
+    """The Key Vault's URL (https)."""
     client_id: Annotated[str, StringConstraints(pattern=AZURE_CLIENT_ID)]
+    """The managed identity's client ID (workload identity)."""
     tenant_id: str = ""
+    """The tenant; empty: the identity's."""
 
 
 SECRET_STORES: dict[str, type[StrictModel]] = {

@@ -78,8 +78,11 @@ class AlertReceiver(StrictModel):
     """
 
     severities: list[Literal["critical", "warning"]] = ["critical", "warning"]
+    """Severities sent to this receiver."""
     webhook_url: SecretStr | None = None
+    """The webhook URL (generated secrets only), a secret: `pulumi config set --secret`."""
     send_resolved: bool = True
+    """Also notify when an alert resolves."""
 
 
 # --- end platform operators, monitoring, logging ---
@@ -167,6 +170,9 @@ class Settings(StrictModel):
     alert_error_percent: Percent = 5
     alert_latency_p99_ms: Annotated[int, Field(ge=1)] = 1000
     alert_redis_memory_percent: Percent = 90
+    # Where the docs site is published; every alert links to its runbook there. The default is
+    # what `mkdocs serve` serves on a laptop: set it to the site GitHub Pages publishes.
+    docs_url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s/]+(/[^\s]*)?$")] = "http://localhost:8000/"
     logging: bool = False
     logging_namespace: Annotated[str, StringConstraints(pattern=DNS_LABEL)] = "logging"
     elasticsearch_nodes: Annotated[int, Field(ge=1, le=20)] = 1
@@ -199,6 +205,11 @@ class Settings(StrictModel):
                     f"autoscalingMaxReplicas: {self.autoscaling_max_replicas} is below the replicas asked for ({low})"
                 )
         return self
+
+    @property
+    def runbooks_url(self) -> str:
+        """The runbooks page of the docs site (alerts append `#<alert name in lower case>`)."""
+        return self.docs_url.rstrip("/") + "/runbooks/"
 
     def redis_operator(self) -> bool:
         """The stores are the redis-operator's (replicated, with Sentinels) rather than one pod of ours."""

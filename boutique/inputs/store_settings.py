@@ -23,14 +23,22 @@ ROLE_ARN = described(r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]+$", "an I
 
 class RedisBackupSettings(StrictModel):
     enabled: bool = False
+    """Back the operator-run stores up (needs the redis-operator)."""
     provider: Literal["aws"] = "aws"  # S3, as the role below (IRSA): no key is stored anywhere
+    """Where snapshots go: `aws` (S3, as the role below through IRSA; no key stored)."""
     bucket: Annotated[str, StringConstraints(pattern=f"^$|{BUCKET}")] = ""
+    """The bucket."""
     prefix: Annotated[str, StringConstraints(pattern=PREFIX)] = "redis-cart/"
+    """The key prefix of the snapshots in the bucket."""
     role_arn: Annotated[str, StringConstraints(pattern=f"^$|{ROLE_ARN}")] = ""
+    """The IAM role the backup job assumes (IRSA)."""
     schedule: Annotated[str, StringConstraints(pattern=CRON)] = "0 */6 * * *"
+    """When snapshots are taken (cron)."""
     # The alert fires when the last successful backup is older than this many hours.
     max_age_hours: Annotated[int, Field(ge=1, le=24 * 31)] = 8
+    """Alert when the last successful backup is older than this."""
     keep_days: Annotated[int, Field(ge=1, le=3650)] = 7
+    """Days of snapshots kept."""
 
     @model_validator(mode="after")
     def _complete(self) -> RedisBackupSettings:

@@ -171,7 +171,7 @@ def _check_mesh_api(file_name: str, settings: Settings, catalog: Catalog) -> Non
             continue
         where = f"{catalog.file_name}: services.{name}.api"
         hole = (
-            f"to let its callers send anything to port {service.ports.container} (a hole the README's "
+            f"to let its callers send anything to port {service.ports.container} (a hole the docs' "
             "security section lists): api: {anyRequest: true}"
         )
         example = api_example(catalog, name)

@@ -151,6 +151,7 @@ def monitoring(
                 latency_p99_ms=settings.alert_latency_p99_ms,
                 redis_memory_ratio=settings.alert_redis_memory_percent / 100,
             ),
+            runbooks_url=settings.runbooks_url,
             sidecar_metrics_port=topology.ISTIO_METRICS_PORTS[1] if settings.mesh else None,
             prometheus=PrometheusSize(
                 retention=settings.prometheus_retention,

@@ -86,6 +86,7 @@ def slo_monitoring(
             objectives=objectives,
             dashboard_title=f"{catalog.part_of}: service level objectives",
             depends_on=[monitored.release] if monitored and monitored.release else [],
+            runbooks_url=settings.runbooks_url,
         ),
         crds,
     )

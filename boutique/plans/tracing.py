@@ -215,4 +215,5 @@ def tracing_args(
         elasticsearch_user=user,
         secret_store=secret_store,
         monitored=settings.monitoring,
+        runbooks_url=settings.runbooks_url,
     )
