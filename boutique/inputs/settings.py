@@ -66,6 +66,7 @@ PROMETHEUS_DURATION = described(
     r"^[0-9]+(ms|s|m|h|d|w|y)$", "a Prometheus duration: a whole number and one unit, e.g. 15d"
 )
 OPTIONAL_QUANTITY = "^$|" + described(r"^[0-9]+(\.[0-9]+)?(k|Ki|Mi|Gi|Ti|M|G|T)?$", "a storage size, e.g. 50Gi")
+DOCS_URL = described(r"^https?://[^\s/]+(/[^\s]*)?$", "an http(s) URL, e.g. https://<owner>.github.io/<repo>/")
 PSA_VERSION = described(r"^v1\.[0-9]+$", "a Kubernetes minor version, e.g. v1.30")
 
 
@@ -172,7 +173,7 @@ class Settings(StrictModel):
     alert_redis_memory_percent: Percent = 90
     # Where the docs site is published; every alert links to its runbook there. The default is
     # what `mkdocs serve` serves on a laptop: set it to the site GitHub Pages publishes.
-    docs_url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s/]+(/[^\s]*)?$")] = "http://localhost:8000/"
+    docs_url: Annotated[str, StringConstraints(pattern=DOCS_URL)] = "http://localhost:8000/"
     logging: bool = False
     logging_namespace: Annotated[str, StringConstraints(pattern=DNS_LABEL)] = "logging"
     elasticsearch_nodes: Annotated[int, Field(ge=1, le=20)] = 1
