@@ -115,3 +115,20 @@ def test_make_installs_the_prometheus_tools_with_sudo_unless_root(tmp_path, uid,
     commands = re.findall(r"(\S*) ?(?:env \S+ )?apt-get (update|install)", printed)
     assert sorted(c[1] for c in commands) == ["install", "update"]
     assert all((c[0] == "sudo") is sudo for c in commands), printed
+
+
+def test_e2e_on_kind_runs_nightly_and_on_demand_through_the_e2e_script_and_always_tears_down():
+    e2e = workflow("e2e-kind.yml")
+    assert set(e2e[True]) == {"workflow_dispatch", "schedule"}
+    (job,) = e2e["jobs"].values()
+    steps = job["steps"]
+    # Third-party code pinned by commit, not by a tag that can move.
+    for step in steps:
+        if "uses" in step:
+            assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", step["uses"]), step["uses"]
+    runs = "\n".join(s.get("run", "") for s in steps)
+    assert "python -m e2e.run" in runs  # the same script and report as `make e2e`
+    (upload,) = [s for s in steps if s.get("uses", "").startswith("actions/upload-artifact@")]
+    assert "build/e2e/report.json" in upload["with"]["path"] and upload["if"] == "always()"
+    teardown = steps[-1]
+    assert "kind delete cluster" in teardown["run"] and teardown["if"] == "always()"
