@@ -154,7 +154,7 @@ def test_kubernetes_loop_builds_each_declared_control_plane_program():
 def test_every_variable_build_sh_reads_is_pinned_or_known():
     """`set -u` would stop the build on an unset pin; better to hear it here than after an hour."""
     known = {"BOUTIQUE_E2E_CACHE", "HOME", "E2E_BUILD_ONLY", "E2E_BUILD_RETRY", "GOFLAGS", "BASH_SOURCE"}
-    known |= {"HERE", "WRAPPERS", "KEY", "ROOT", "BIN", "LOGS", "SRC", "STATUS", "NICE", "FAILED", "SECONDS"}
+    known |= {"HERE", "WRAPPERS", "KEY", "ROOT", "BIN", "LOGS", "SRC", "STATUS", "NICE", "FAILED", "BUILT", "SECONDS"}
     used = set(re.findall(r"\$\{?([A-Z][A-Z0-9_]+)", BUILD_SH.read_text()))
     unknown = used - known - set(versions_env())
     assert not unknown, f"build.sh reads variables versions.env does not define: {sorted(unknown)}"

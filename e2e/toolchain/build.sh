@@ -64,9 +64,9 @@ PY
 # The manifest: pins, key, and every piece's status; rewritten after each piece so a reader
 # (the e2e harness) sees partial progress.
 write_manifest() {
-	python3 - "$ROOT" "$KEY" "$HERE/versions.env" <<'PY'
+	python3 - "$ROOT" "$KEY" "$HERE/versions.env" "${1:-}" <<'PY'
 import json, os, sys, glob
-root, key, env = sys.argv[1:]
+root, key, env, run = sys.argv[1:]
 versions = {}
 for line in open(env):
     line = line.strip()
@@ -80,6 +80,11 @@ for p in sorted(glob.glob(os.path.join(root, "status", "*.json"))):
 binaries = sorted(os.listdir(os.path.join(root, "bin")))
 manifest = {"key": key, "bin": os.path.join(root, "bin"), "versions": versions,
             "binaries": binaries, "pieces": pieces}
+previous = os.path.join(root, "manifest.json")
+if os.path.exists(previous):
+    manifest["runs"] = json.load(open(previous)).get("runs", [])[-9:]
+if run:  # the end of a run: its seconds, what it built, disk in use then (KiB)
+    manifest.setdefault("runs", []).append(json.loads(run))
 tmp = os.path.join(root, "manifest.json.tmp")
 with open(tmp, "w") as f:
     json.dump(manifest, f, indent=2)
@@ -192,6 +197,7 @@ build_prometheus() {
 
 # piece NAME OUTPUTS... : build NAME with build_NAME unless its outputs are current.
 FAILED=0
+BUILT=0
 piece() {
 	local name=$1
 	shift
@@ -215,6 +221,7 @@ piece() {
 		fi
 	fi
 	log "$name: building (log: $LOGS/$name.log)"
+	BUILT=$((BUILT + 1))
 	local start=$SECONDS
 	# In the background, so that errexit holds inside (it is off in an `if` condition).
 	(set -euo pipefail; "build_${name//-/_}") >"$LOGS/$name.log" 2>&1 &
@@ -241,7 +248,16 @@ piece kubernetes-provider pulumi-resource-kubernetes
 piece python-host pulumi-language-python pulumi-language-python-exec
 piece random pulumi-resource-random
 piece prometheus promtool amtool
-write_manifest
+# Disk in use, measured only after a run that built something (du of the Go caches takes a while).
+disk='{}'
+if [[ $BUILT != 0 ]]; then
+	disk=$(printf '{"cache_kib": %s, "gomodcache_kib": %s, "gocache_kib": %s}' \
+		"$(du -sk "$ROOT" | cut -f1)" "$(du -sk "$(go env GOMODCACHE)" | cut -f1)" \
+		"$(du -sk "$(go env GOCACHE)" | cut -f1)")
+fi
+write_manifest "$(printf '{"finished": "%s", "seconds": %s, "built": %s, "failed": %s, "disk": %s}' \
+	"$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$SECONDS" "$BUILT" "$FAILED" "$disk")"
+log "done in ${SECONDS}s"
 if [[ $FAILED != 0 ]]; then
 	log "some pieces failed: see $ROOT/manifest.json"
 fi
