@@ -143,3 +143,20 @@ def test_every_variable_and_secret_the_workflows_read_is_in_the_readme():
     used.discard("GITHUB_TOKEN")  # GitHub's own, given to every run
     missing = sorted(name for name in used if f"`{name}`" not in readme)
     assert not missing, f"the README does not say what to set: {missing}"
+
+
+def test_e2e_on_kind_runs_nightly_and_on_demand_through_the_e2e_script_and_always_tears_down():
+    e2e = workflow("e2e-kind.yml")
+    assert set(e2e[True]) == {"workflow_dispatch", "schedule"}
+    (job,) = e2e["jobs"].values()
+    steps = job["steps"]
+    # Third-party code pinned by commit, not by a tag that can move.
+    for step in steps:
+        if "uses" in step:
+            assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", step["uses"]), step["uses"]
+    runs = "\n".join(s.get("run", "") for s in steps)
+    assert "python -m e2e.run" in runs  # the same script and report as `make e2e`
+    (upload,) = [s for s in steps if s.get("uses", "").startswith("actions/upload-artifact@")]
+    assert "build/e2e/report.json" in upload["with"]["path"] and upload["if"] == "always()"
+    teardown = steps[-1]
+    assert "kind delete cluster" in teardown["run"] and teardown["if"] == "always()"
