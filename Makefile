@@ -9,7 +9,7 @@ STACKS := dev prod
 K8S_VERSIONS := 1.30.0 1.35.0
 
 .DEFAULT_GOAL := venv
-.PHONY: venv render images test lint actionlint unit renders validate checkov prom-tools promcheck capacity readme clean
+.PHONY: venv render images test lint actionlint unit renders validate checkov prom-tools promcheck capacity readme e2e e2e-down clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -101,6 +101,18 @@ capacity: $(BIN)/.installed
 readme: $(BIN)/.installed
 	@$(BIN)/python -m boutique graph --write README.md
 	@$(BIN)/python -m tools.capacity --write README.md
+
+# A real control plane (kwok: simulated nodes) and the real Pulumi engine, built from Go modules into
+# a cache outside the repo (the first build takes long; later runs reuse it). Not part of `make test`.
+# Writes build/e2e/report.json. The last line build.sh prints is its bin dir.
+e2e: $(BIN)/.installed
+	@bin_dir="$$(bash e2e/toolchain/build.sh | tail -n 1)" && \
+		BOUTIQUE_E2E_BIN="$$bin_dir" $(BIN)/python -m e2e.run
+
+# Stops a cluster left running by `python -m e2e.run --keep`.
+e2e-down: $(BIN)/.installed
+	@bin_dir="$$(bash e2e/toolchain/build.sh | tail -n 1)" && \
+		BOUTIQUE_E2E_BIN="$$bin_dir" $(BIN)/python -m e2e.cluster down
 
 clean:
 	rm -rf build $(VENV) $(CHECKOV_VENV)
