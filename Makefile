@@ -106,12 +106,12 @@ readme: $(BIN)/.installed
 # a cache outside the repo (the first build takes long; later runs reuse it). Not part of `make test`.
 # Writes build/e2e/report.json. The last line build.sh prints is its bin dir.
 e2e: $(BIN)/.installed
-	@bin_dir="$$(bash e2e/toolchain/build.sh | tail -n 1)" && \
+	@bin_dir="$$(bash e2e/toolchain/build.sh | tee /dev/stderr | tail -n 1)" && \
 		BOUTIQUE_E2E_BIN="$$bin_dir" $(BIN)/python -m e2e.run
 
 # Stops a cluster left running by `python -m e2e.run --keep`.
 e2e-down: $(BIN)/.installed
-	@bin_dir="$$(bash e2e/toolchain/build.sh | tail -n 1)" && \
+	@bin_dir="$$(bash e2e/toolchain/build.sh | tee /dev/stderr | tail -n 1)" && \
 		BOUTIQUE_E2E_BIN="$$bin_dir" $(BIN)/python -m e2e.cluster down
 
 clean:

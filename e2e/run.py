@@ -325,7 +325,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     BUILD.mkdir(parents=True, exist_ok=True)
     names = [s for s in args.stacks.split(",") if s]
-    e2e_stacks = [stacks.e2e_stack(n, stacks.read_stack(REPO, n)) for n in names]
+    random_plugin = (bin_dir / "pulumi-resource-random").exists()
+    e2e_stacks = [stacks.e2e_stack(n, stacks.read_stack(REPO, n), random_plugin) for n in names]
     stacks.write_project(REPO, PROJECT_DIR, e2e_stacks)
     not_run = [item for s in e2e_stacks for item in s.not_run_here]
     details: dict[str, Any] = {"stacks": {n: {} for n in names}}

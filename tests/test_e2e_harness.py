@@ -516,3 +516,31 @@ def test_copy_is_not_shared_with_the_input():
     config = {"boutique:tracing": {"enabled": True}}
     stacks.e2e_stack("x", copy.deepcopy(config))
     assert config == {"boutique:tracing": {"enabled": True}}
+
+
+def test_without_the_random_plugin_generated_secrets_become_external():
+    stack = stacks.e2e_stack(
+        "dev", {"boutique:secretsMode": "generated", "boutique:operators": ["cert-manager"]}, False
+    )
+    assert stack.config["boutique:secretsMode"] == "external"
+    assert stack.config["boutique:secretsProvider"] == "vault"
+    assert stack.config["boutique:clusterOperators"] == ["cert-manager", "external-secrets"]
+    assert any("pulumi-random" in item for item in stack.not_run_here)
+    external = stacks.e2e_stack("prod", {"boutique:secretsMode": "external"}, False)
+    assert external.config == {"boutique:secretsMode": "external"} and external.not_run_here == []
+
+
+def test_the_e2e_copies_of_the_shipped_stacks_are_valid_settings(tmp_path):
+    """What the e2e deploys passes the program's own validation, with and without pulumi-random."""
+    from boutique.inputs.catalog import CATALOG_FILE, load_catalog
+    from boutique.inputs.stackconfig import read_stack_config
+    from boutique.program import PROJECT_DIR, settings_from_config
+
+    catalog = load_catalog(CATALOG_FILE)
+    for random_plugin in (True, False):
+        copies = [stacks.e2e_stack(n, stacks.read_stack(PROJECT_DIR, n), random_plugin) for n in ("dev", "prod")]
+        stacks.write_project(PROJECT_DIR, tmp_path, copies)
+        for stack in copies:
+            config, secret_keys = read_stack_config(tmp_path, stack.name)
+            settings = settings_from_config(stack.name, config, catalog, secret_keys)
+            assert settings.operators == [] and not settings.falco and not settings.tracing.enabled
