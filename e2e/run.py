@@ -9,6 +9,7 @@ Parts that need a binary that is not built are reported as not run; the rest sti
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import subprocess
@@ -18,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from e2e import cluster, drill, report, rollout, stacks
+from e2e import cluster, drill, identity, report, rollout, stacks
 from e2e.drain import Drain
 from e2e.engine import (
     AutomationEngine,
@@ -45,8 +46,9 @@ def log(message: str) -> None:
 # --- what the program registers (under mocks): the objects the server must end up holding ---
 
 
-def rendered_objects(stack: str) -> tuple[list[dict[str, Any]], set[str]]:
-    """The e2e stack's Kubernetes objects as the program registers them, and the providers it uses."""
+def rendered_objects(stack: str) -> tuple[list[dict[str, Any]], set[str], Any]:
+    """The e2e stack's Kubernetes objects as the program registers them, the providers it uses,
+    and the mocks' run itself (what the deployment issue's tools read)."""
     from boutique.cli import render
     from boutique.cli.mockrun import run_program
     from boutique.inputs.catalog import CATALOG_FILE, load_catalog
@@ -58,7 +60,7 @@ def rendered_objects(stack: str) -> tuple[list[dict[str, Any]], set[str]]:
     registered = run_program(run, stack, config, secret_keys)
     objects = [render.manifest(r) for r in registered.resources if render.is_kubernetes_object(r)]
     packages = {r.type.split(":", 1)[0] for r in registered.resources if r.custom}
-    return objects, packages
+    return objects, packages, registered
 
 
 def object_id(obj: dict[str, Any]) -> str:
@@ -110,6 +112,13 @@ def shop_namespace(stack: str) -> str:
     return config["boutique:namespace"]
 
 
+def deployer_account(stack: str) -> str:
+    from boutique.inputs.stackconfig import read_stack_config
+
+    config, _ = read_stack_config(PROJECT_DIR, stack)
+    return config.get("boutique:deployerServiceAccount", "")
+
+
 def shop_image(objects: Sequence[dict[str, Any]], namespace: str) -> str:
     for obj in objects:
         if obj["kind"] == "Deployment" and obj["metadata"].get("namespace") == namespace:
@@ -128,28 +137,22 @@ def registries_of(objects: Sequence[dict[str, Any]], namespace: str) -> list[str
     return []
 
 
-# --- the optional commands of the deployment issue (merged later) ---
+# --- the deployment issue's checks (merged separately) ---
 
 
-def boutique_command(name: str) -> bool:
-    proc = subprocess.run(
-        [sys.executable, "-m", "boutique", name, "--help"], cwd=REPO, capture_output=True, text=True, check=False
-    )
-    return proc.returncode == 0
-
-
-def verify(stack: str, kubeconfig: Path) -> dict[str, Any]:
-    if not boutique_command("verify"):
+def verify(stack: str, registered: Any, kubeconfig: Path) -> dict[str, Any]:
+    """`python -m boutique verify`'s checks against what the e2e copy of the stack registers (the
+    command itself reads the repo's stack file, whose operators and charts do not run here)."""
+    try:
+        checks = importlib.import_module("boutique.cli.verify")
+    except ImportError:
         return {"status": "not available"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "boutique", "verify", "--stack", stack],
-        cwd=REPO,
-        env={**os.environ, "KUBECONFIG": str(kubeconfig)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return {"status": "ok" if proc.returncode == 0 else "failed", "output": (proc.stdout + proc.stderr)[-3000:]}
+    os.environ["KUBECONFIG"] = str(kubeconfig)  # kubectl_reader runs kubectl in this environment
+    try:
+        found = checks.verify(checks.expected(registered), checks.kubectl_reader(None))
+    except Exception as exc:  # reported; the rest of the run goes on
+        return {"status": f"error: {exc}"}
+    return {"status": "ok" if found.healthy else "failed", "output": checks.format_report(stack, found)[-3000:]}
 
 
 # --- the phases ---
@@ -204,12 +207,13 @@ def run_stack(
 ) -> report.StackResult:
     result = report.StackResult()
     started = time.monotonic()
-    objects, packages = rendered_objects(name)
+    objects, packages, registered = rendered_objects(name)
     result.rendered = [object_id(o) for o in objects]
     result.seconds["render"] = round(time.monotonic() - started, 1)
     namespace = shop_namespace(name)
     namespaces = namespaces_of(objects)
     engine = None
+    made: list[dict[str, Any]] = []
     missing = list(engine_missing)
     if "random" in packages and not (bin_dir / "pulumi-resource-random").exists():
         missing.append("pulumi-resource-random")
@@ -229,7 +233,14 @@ def run_stack(
             result.refused = [line for line in answer.err.splitlines() if line.strip()][:50]
         result.seconds["kubectl_apply"] = round(time.monotonic() - started, 1)
     else:
-        log(f"{name}: pulumi up ({mode(bin_dir)})")
+        settings_ns, deployer_sa = shop_namespace(name), deployer_account(name)
+        who, deployer_kubeconfig, made = identity.deployer(
+            kube, registered, settings_ns, deployer_sa, BUILD / f"kubeconfig-{name}-deployer"
+        )
+        details["deployer_identity"] = who
+        if deployer_kubeconfig is not None:
+            env = {**env, "KUBECONFIG": str(deployer_kubeconfig)}
+        log(f"{name}: pulumi up ({mode(bin_dir)}) as {who}")
         engine = _engine(name, bin_dir, env)
         result.up = engine.up()
         if not result.up.ok:
@@ -238,12 +249,13 @@ def run_stack(
     result.applied = sorted(present(kube, objects))
     log(f"{name}: {len(result.applied)} of {len(objects)} objects on the server")
     details["missing_objects"] = sorted(set(result.rendered) - set(result.applied))
-    details["verify"] = verify(name, kube.kubeconfig)
 
     started = time.monotonic()
     result.rollout = wait_rollout(kube, namespaces, ROLLOUT_TIMEOUT)
     result.seconds["rollout"] = round(time.monotonic() - started, 1)
     details["rollout"] = result.rollout
+    details["verify"] = verify(name, registered, kube.kubeconfig)
+    log(f"{name}: verify: {details['verify']['status']}")
     log(f"{name}: {result.rollout['available']} of {result.rollout['deployments']} workloads available")
 
     if engine is not None and result.up is not None and result.up.ok:
@@ -286,6 +298,11 @@ def run_stack(
     details["left_behind"] = result.left_behind
     if engine is not None:
         engine.remove()
+        if made:
+            kube.run(
+                ["delete", "--wait=false", "--ignore-not-found", "-f", "-"],
+                json.dumps({"apiVersion": "v1", "kind": "List", "items": made}),
+            )
     return result
 
 
@@ -351,10 +368,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         STATE_DIR.mkdir(parents=True, exist_ok=True)
     else:
         not_run.append(f"pulumi engine (missing {', '.join(engine_missing)}): objects applied with kubectl instead")
-    deployer = "cluster-admin (deployer-rbac not available)"
-    if boutique_command("deployer-rbac"):
-        deployer = "deployer-rbac available: wiring pending (run as cluster-admin)"
-    details["deployer_identity"] = deployer
 
     log("starting the cluster")
     facts = cluster.up(bin_dir, Path(args.crds))
@@ -373,7 +386,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     details["seconds_total"] = round(time.monotonic() - started, 1)
     (BUILD / "details.json").write_text(json.dumps(details, indent=2, default=str) + "\n")
     print(report.table(final))
-    print(f"deployer identity: {deployer}; engine: {details.get('engine_mode', 'none')}")
+    who = {n: details["stacks"][n].get("deployer_identity", "none") for n in names}
+    print(f"deployer identity: {who}; engine: {details.get('engine_mode', 'none')}")
     print(f"total {details['seconds_total']}s; report {BUILD / 'report.json'}, details {BUILD / 'details.json'}")
     found = report.problems(final, results)
     for problem in found:

@@ -544,3 +544,38 @@ def test_the_e2e_copies_of_the_shipped_stacks_are_valid_settings(tmp_path):
             config, secret_keys = read_stack_config(tmp_path, stack.name)
             settings = settings_from_config(stack.name, config, catalog, secret_keys)
             assert settings.operators == [] and not settings.falco and not settings.tracing.enabled
+
+
+# --- the deployer identity ---
+
+
+def test_token_kubeconfig_keeps_the_cluster_and_drops_the_admin():
+    from e2e.identity import token_kubeconfig
+
+    admin = {
+        "current-context": "kwok",
+        "contexts": [
+            {"name": "other", "context": {"cluster": "x", "user": "y"}},
+            {"name": "kwok", "context": {"cluster": "c", "user": "admin"}},
+        ],
+        "clusters": [
+            {"name": "x", "cluster": {"server": "https://x"}},
+            {"name": "c", "cluster": {"server": "https://127.0.0.1:6443", "certificate-authority": "/ca.crt"}},
+        ],
+        "users": [{"name": "admin", "user": {"client-key": "/admin.key"}}],
+    }
+    made = token_kubeconfig(admin, "tok", "ci-deployer")
+    assert made["clusters"] == [admin["clusters"][1]]
+    assert made["users"] == [{"name": "ci-deployer", "user": {"token": "tok"}}]
+    assert made["current-context"] == "ci-deployer" and "admin.key" not in json.dumps(made)
+
+
+def test_without_the_generator_the_deploy_runs_as_admin_and_says_so(monkeypatch, tmp_path):
+    from e2e import identity
+
+    def missing(name: str) -> None:
+        raise ImportError(name)
+
+    monkeypatch.setattr(identity.importlib, "import_module", missing)
+    who, kubeconfig, made = identity.deployer(None, None, "shop", "", tmp_path / "k")
+    assert who == "cluster-admin (deployer-rbac not available)" and kubeconfig is None and made == []
