@@ -18,7 +18,8 @@ from components.admission_policies import rules
 from e2e.kube import Answer
 
 GOOD_REGISTRY_PLACEHOLDER = "registry.invalid"  # replaced by an allowed image of the stack
-FOREIGN_IMAGE = "docker.io/library/nginx:1.27.3"
+# Images from registries nobody allows: the first one no allowed registry covers is used.
+FOREIGN_IMAGES = ("registry.e2e-drill.invalid/shop/app:1.0.0", "ghcr.io/e2e-drill/app:1.0.0")
 PSA = "violates PodSecurity"
 
 
@@ -97,9 +98,18 @@ def _untagged(image: str) -> str:
 
 # Each policy rule's bad pod templates (sent as Deployments: Pod Security enforces only on pods, so a
 # refused Deployment is refused by our policy). A rule with no entry here fails the unit tests.
-def _rule_changes(image: str) -> dict[str, list[tuple[str, Callable[[dict[str, Any]], None]]]]:
+def foreign_image(registries: Sequence[str]) -> str:
+    for candidate in FOREIGN_IMAGES:
+        if not any(candidate.startswith(f"{r}/") for r in registries):
+            return candidate
+    raise ValueError(f"admission drill: every candidate image is in an allowed registry ({', '.join(registries)})")
+
+
+def _rule_changes(
+    image: str, registries: Sequence[str]
+) -> dict[str, list[tuple[str, Callable[[dict[str, Any]], None]]]]:
     return {
-        "allowed-registries": [("image from a registry not allowed", _with_image(FOREIGN_IMAGE))],
+        "allowed-registries": [("image from a registry not allowed", _with_image(foreign_image(registries)))],
         "pinned-images": [
             (":latest image", _with_image(f"{_untagged(image)}:latest")),
             ("image with no tag", _with_image(_untagged(image))),
@@ -111,7 +121,11 @@ def _rule_changes(image: str) -> dict[str, list[tuple[str, Callable[[dict[str, A
 # Pod Security restricted: one broken check per pod (names as the API server reports them).
 def _psa_changes() -> list[tuple[str, str, Callable[[dict[str, Any]], None]]]:
     def privileged(spec: dict[str, Any]) -> None:
-        spec["containers"][0]["securityContext"]["privileged"] = True
+        # Privileged implies escalation: the API server's validation refuses privileged with
+        # allowPrivilegeEscalation false before admission is asked.
+        context = spec["containers"][0]["securityContext"]
+        context["privileged"] = True
+        del context["allowPrivilegeEscalation"]
 
     def host_network(spec: dict[str, Any]) -> None:
         spec["hostNetwork"] = True
@@ -142,7 +156,7 @@ def _psa_changes() -> list[tuple[str, str, Callable[[dict[str, Any]], None]]]:
 def cases(namespace: str, image: str, registries: Sequence[str]) -> list[Case]:
     """Every bad object the namespace must refuse, derived from the policies our program installs."""
     found: list[Case] = []
-    per_rule = _rule_changes(image)
+    per_rule = _rule_changes(image, registries)
     for rule in rules(registries):
         policy = f"{namespace}-{rule.name}"
         if not rule.pods:

@@ -105,6 +105,13 @@ def namespaces_of(objects: Sequence[dict[str, Any]]) -> list[str]:
     return sorted({o["metadata"]["name"] for o in objects if o["kind"] == "Namespace"})
 
 
+def cluster_namespaces(objects: Sequence[dict[str, Any]]) -> list[str]:
+    """Namespaces the stack writes into but does not create: those of the cluster's operators
+    (`clusterOperators`, e.g. kube-prometheus-stack's `monitoring`), which a real cluster has."""
+    used = {o["metadata"]["namespace"] for o in objects if o["metadata"].get("namespace")}
+    return sorted(used - set(namespaces_of(objects)))
+
+
 def shop_namespace(stack: str) -> str:
     from boutique.inputs.stackconfig import read_stack_config
 
@@ -213,7 +220,18 @@ def run_stack(
     namespace = shop_namespace(name)
     namespaces = namespaces_of(objects)
     engine = None
-    made: list[dict[str, Any]] = []
+    operator_namespaces = [
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": n, "labels": {"boutique.e2e/stands-in-for": "cluster-operator"}},
+        }
+        for n in cluster_namespaces(objects)
+    ]
+    if operator_namespaces:
+        kube.apply(operator_namespaces)
+    details["cluster_operator_namespaces"] = [n["metadata"]["name"] for n in operator_namespaces]
+    made: list[dict[str, Any]] = list(operator_namespaces)
     missing = list(engine_missing)
     if "random" in packages and not (bin_dir / "pulumi-resource-random").exists():
         missing.append("pulumi-resource-random")
@@ -223,6 +241,7 @@ def run_stack(
             result.skipped[phase] = why
         # The API server, admission, rollout and drain need no Pulumi: apply the rendered objects.
         log(f"{name}: engine not available ({why}): applying the rendered objects with kubectl")
+        details["deployer_identity"] = "cluster-admin through kubectl (no engine)"
         started = time.monotonic()
         answer = kube.run(
             ["apply", "--server-side", "--field-manager=boutique-e2e", "-f", "-"],
@@ -234,10 +253,11 @@ def run_stack(
         result.seconds["kubectl_apply"] = round(time.monotonic() - started, 1)
     else:
         settings_ns, deployer_sa = shop_namespace(name), deployer_account(name)
-        who, deployer_kubeconfig, made = identity.deployer(
+        who, deployer_kubeconfig, for_deployer = identity.deployer(
             kube, registered, settings_ns, deployer_sa, BUILD / f"kubeconfig-{name}-deployer"
         )
         details["deployer_identity"] = who
+        made += for_deployer
         if deployer_kubeconfig is not None:
             env = {**env, "KUBECONFIG": str(deployer_kubeconfig)}
         log(f"{name}: pulumi up ({mode(bin_dir)}) as {who}")
@@ -298,11 +318,11 @@ def run_stack(
     details["left_behind"] = result.left_behind
     if engine is not None:
         engine.remove()
-        if made:
-            kube.run(
-                ["delete", "--wait=false", "--ignore-not-found", "-f", "-"],
-                json.dumps({"apiVersion": "v1", "kind": "List", "items": made}),
-            )
+    if made:
+        kube.run(
+            ["delete", "--wait=false", "--ignore-not-found", "-f", "-"],
+            json.dumps({"apiVersion": "v1", "kind": "List", "items": made}),
+        )
     return result
 
 

@@ -23,7 +23,12 @@ from e2e.engine import Outcome, engine_env, preview_changes, sdk_plugin_version
 from e2e.kube import Answer
 
 IMAGE = "us-central1-docker.pkg.dev/online-boutique-ci/microservices-demo/frontend:v0.10.6"
-REGISTRIES = ["us-central1-docker.pkg.dev/online-boutique-ci/microservices-demo"]
+# As the shipped stacks allow them: the shop's registry, Docker Hub's library (redis), quay.io (an exporter).
+REGISTRIES = [
+    "docker.io/library",
+    "quay.io/oliver006",
+    "us-central1-docker.pkg.dev/online-boutique-ci/microservices-demo",
+]
 
 
 # --- the admission drill, judged by our own policies' CEL ---
@@ -61,11 +66,30 @@ def test_every_policy_rule_has_a_bad_object_that_breaks_it_and_no_other():
             assert case.document["kind"] in ("Deployment", "Service")
 
 
+def test_the_foreign_image_is_outside_every_allowed_registry():
+    assert drill.foreign_image(["docker.io/library"]).startswith("registry.e2e-drill.invalid/")
+    assert drill.foreign_image(["registry.e2e-drill.invalid/shop"]).startswith("ghcr.io/")
+    with pytest.raises(ValueError, match="allowed registry"):
+        drill.foreign_image(["registry.e2e-drill.invalid/shop", "ghcr.io/e2e-drill"])
+
+
 def test_the_drill_covers_the_issue_list_and_pod_security():
     names = {c.name for c in drill.cases("shop", IMAGE, REGISTRIES)}
     assert {"image from a registry not allowed", ":latest image", "privileged pod", "NodePort Service"} <= names
     psa = [c for c in drill.cases("shop", IMAGE, REGISTRIES) if c.rule.startswith("pod-security:")]
     assert psa and all(c.document["kind"] == "Pod" and c.reason == drill.PSA for c in psa)
+
+
+def test_drill_objects_pass_the_api_servers_own_validation():
+    """Refused by admission, not before: a privileged container may not also forbid escalation."""
+    for case in drill.cases("shop", IMAGE, REGISTRIES):
+        if case.document["kind"] == "Service":
+            continue
+        spec = case.document["spec"]
+        spec = spec.get("template", {}).get("spec", spec)
+        for container in spec["containers"]:
+            context = container.get("securityContext", {})
+            assert not (context.get("privileged") and context.get("allowPrivilegeEscalation") is False), case.name
 
 
 def test_controls_pass_every_rule():
@@ -432,6 +456,14 @@ def test_crds_from_an_index(tmp_path):
     assert ("a.example.io/v1", "Policy") in crds.served(list(found.values()))
 
 
+def test_crds_in_kubernetes_owned_groups_carry_the_approval_annotation():
+    entry = {"group": "gateway.networking.k8s.io", "kind": "Gateway", "scope": "Namespaced", "version": "v1"}
+    gateway = crds.crd_from_entry("g.json", entry, {"type": "object"})
+    assert gateway["metadata"]["annotations"]["api-approved.kubernetes.io"].startswith("unapproved")
+    other = crds.crd_from_entry("c.json", {**entry, "group": "cert-manager.io"}, {"type": "object"})
+    assert "annotations" not in other["metadata"]
+
+
 def test_plural_names():
     assert [crds.plural_of(k) for k in ("Gateway", "AuthorizationPolicy", "Elasticsearch", "Telemetry", "Sidecar")] == [
         "gateways",
@@ -579,3 +611,15 @@ def test_without_the_generator_the_deploy_runs_as_admin_and_says_so(monkeypatch,
     monkeypatch.setattr(identity.importlib, "import_module", missing)
     who, kubeconfig, made = identity.deployer(None, None, "shop", "", tmp_path / "k")
     assert who == "cluster-admin (deployer-rbac not available)" and kubeconfig is None and made == []
+
+
+def test_namespaces_of_the_cluster_operators_are_those_used_but_not_created():
+    from e2e.run import cluster_namespaces
+
+    objects = [
+        {"kind": "Namespace", "metadata": {"name": "shop"}},
+        {"kind": "ConfigMap", "metadata": {"name": "a", "namespace": "shop"}},
+        {"kind": "ConfigMap", "metadata": {"name": "dashboard", "namespace": "monitoring"}},
+        {"kind": "ClusterIssuer", "metadata": {"name": "x"}},
+    ]
+    assert cluster_namespaces(objects) == ["monitoring"]
