@@ -23,7 +23,8 @@ REPO = Path(__file__).resolve().parent.parent
 BUILD = REPO / "build" / "e2e"
 KUBECONFIG = BUILD / "kubeconfig"
 CLUSTER_NAME = "boutique-e2e"
-DEFAULT_CRDS = REPO.parent / "shared" / "reference" / "crds"
+# The operators' CRD schemas at our pinned versions, beside the repo (override: --crds or BOUTIQUE_E2E_CRDS).
+DEFAULT_CRDS = Path(os.environ.get("BOUTIQUE_E2E_CRDS") or REPO.parent / "shared" / "reference" / "crds")
 ZONES = ("zone-a", "zone-b", "zone-c")
 # A common cloud node: 4 vCPU / 16 GiB, minus the kubelet's and system reservations.
 NODE_CPU = "3920m"
@@ -75,7 +76,6 @@ def node(name: str, zone: str) -> dict[str, Any]:
         "status": {
             "allocatable": resources,
             "capacity": {**resources, "cpu": "4", "memory": "16Gi"},
-            "nodeInfo": {"architecture": "amd64", "operatingSystem": "linux", "kubeletVersion": "fake"},
             "phase": "Running",
         },
     }
@@ -219,6 +219,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         down(bin_dir)
         print(f"cluster {CLUSTER_NAME} removed")
         return 0
+    if not Path(args.crds).is_dir():
+        print(f"e2e: --crds {args.crds}: no such folder (the CRD schemas; see README, make e2e)", file=sys.stderr)
+        return 2
     missing = missing_binaries(bin_dir)
     if missing:
         print(f"e2e: missing binaries in {bin_dir}: {', '.join(missing)}", file=sys.stderr)

@@ -231,7 +231,8 @@ def run_stack(
     if operator_namespaces:
         kube.apply(operator_namespaces)
     details["cluster_operator_namespaces"] = [n["metadata"]["name"] for n in operator_namespaces]
-    made: list[dict[str, Any]] = list(operator_namespaces)
+    # Kept for the next stack (the cluster's, like its operators); what the deployer needed goes.
+    made: list[dict[str, Any]] = []
     missing = list(engine_missing)
     if "random" in packages and not (bin_dir / "pulumi-resource-random").exists():
         missing.append("pulumi-resource-random")
@@ -358,6 +359,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     bin_dir = cluster.bin_dir_from(args.bin)
     if bin_dir is None:
         print("e2e: no bin dir (--bin DIR or BOUTIQUE_E2E_BIN)", file=sys.stderr)
+        return 2
+    if not Path(args.crds).is_dir():
+        print(f"e2e: --crds {args.crds}: no such folder (the operators' CRD schemas)", file=sys.stderr)
         return 2
     started = time.monotonic()
     BUILD.mkdir(parents=True, exist_ok=True)
