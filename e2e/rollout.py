@@ -13,9 +13,21 @@ from typing import Any
 WORKLOAD_KINDS = ("deployments", "statefulsets")
 
 
-def available(workload: Mapping[str, Any]) -> bool:
+def hpa_minimums(hpas: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str, str], int]:
+    """(namespace, kind, name) -> the minReplicas of the autoscaler that targets it."""
+    return {
+        (h["metadata"]["namespace"], h["spec"]["scaleTargetRef"]["kind"], h["spec"]["scaleTargetRef"]["name"]): h[
+            "spec"
+        ].get("minReplicas", 1)
+        for h in hpas
+    }
+
+
+def available(workload: Mapping[str, Any], minimum: int = 0) -> bool:
+    """Every wanted pod available: the spec's replicas, and at least its autoscaler's minimum (the
+    API server creates an autoscaled Deployment with one pod; its autoscaler raises it later)."""
     spec, status = workload.get("spec", {}), workload.get("status", {})
-    wanted = spec.get("replicas", 1)
+    wanted = max(spec.get("replicas", 1), minimum)
     ready = (
         status.get("availableReplicas", 0) if workload.get("kind") == "Deployment" else status.get("readyReplicas", 0)
     )
@@ -96,14 +108,19 @@ def zones_of(
 
 
 def summarize(
-    workloads: Sequence[Mapping[str, Any]], pods: Sequence[Mapping[str, Any]], nodes: Sequence[Mapping[str, Any]]
+    workloads: Sequence[Mapping[str, Any]],
+    pods: Sequence[Mapping[str, Any]],
+    nodes: Sequence[Mapping[str, Any]],
+    hpas: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """The report's rollout figures and the details behind them."""
     node_labels = {n["metadata"]["name"]: n["metadata"].get("labels") or {} for n in nodes}
+    minimums = hpa_minimums(hpas)
     spread, not_available, zones = [], [], {}
     for w in workloads:
         name = f"{w['kind']}/{w['metadata']['namespace']}/{w['metadata']['name']}"
-        if not available(w):
+        minimum = minimums.get((w["metadata"]["namespace"], w["kind"], w["metadata"]["name"]), 0)
+        if not available(w, minimum):
             not_available.append(name)
         mine = pods_of(w, pods)
         spread += spread_findings(w, mine, node_labels)

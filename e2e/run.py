@@ -170,7 +170,8 @@ def wait_rollout(kube: Kube, namespaces: Sequence[str], timeout: float) -> dict[
     while True:
         workloads = [w for ns in namespaces for kind in rollout.WORKLOAD_KINDS for w in kube.get(kind, namespace=ns)]
         pods = [p for ns in namespaces for p in kube.get("pods", namespace=ns)]
-        summary = rollout.summarize(workloads, pods, kube.get("nodes"))
+        hpas = [h for ns in namespaces for h in kube.get("hpa", namespace=ns)]
+        summary = rollout.summarize(workloads, pods, kube.get("nodes"), hpas)
         if (summary["available"] == summary["deployments"]) or time.monotonic() > deadline:
             summary["pending_pods"] = [
                 f"{p['metadata']['namespace']}/{p['metadata']['name']}: "

@@ -207,6 +207,17 @@ def test_pods_of_other_workloads_and_unplaced_pods_do_not_count():
     assert summary["spread_violations"] == []  # 1/1/0: skew 1
 
 
+def test_an_autoscaled_workload_is_available_only_at_its_autoscalers_minimum():
+    hpa = {
+        "metadata": {"namespace": "shop"},
+        "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "web"}, "minReplicas": 3},
+    }
+    one = deployment(1, 1)  # as the API server creates it: no replicas given, one pod
+    assert rollout.summarize([one], pods_on("n-a"), NODES)["available"] == 1
+    assert rollout.summarize([one], pods_on("n-a"), NODES, [hpa])["not_available"] == ["Deployment/shop/web"]
+    assert rollout.summarize([deployment(3, 3)], pods_on("n-a", "n-b", "n-c"), NODES, [hpa])["available"] == 1
+
+
 def test_a_stale_status_is_not_available():
     stale = deployment(2, 2)
     stale["status"]["observedGeneration"] = 1
