@@ -123,7 +123,9 @@ def summarize(
         if not available(w, minimum):
             not_available.append(name)
         mine = pods_of(w, pods)
-        spread += spread_findings(w, mine, node_labels)
+        # A constraint counts every pod its selector matches in the namespace (a canary's too).
+        neighbours = [p for p in pods if p["metadata"]["namespace"] == w["metadata"]["namespace"]]
+        spread += spread_findings(w, neighbours, node_labels)
         zones[name] = zones_of(w, mine, node_labels)
     return {
         "deployments": len(workloads),

@@ -190,6 +190,22 @@ def test_two_pods_on_one_node_break_the_hard_constraint_and_the_soft_one_is_repo
     assert len(summary["spread_soft"]) == 1 and "zone" in summary["spread_soft"][0]
 
 
+def test_spread_counts_every_pod_the_constraint_selects_like_the_scheduler():
+    """A constraint selecting app=web counts a canary's pods too (labels app=web, version=v2)."""
+    stable = deployment(3, 3)
+    stable["spec"]["selector"]["matchLabels"]["version"] = "v1"
+    stable["spec"]["template"]["metadata"]["labels"]["version"] = "v1"
+    pods = pods_on("n-a", "n-b", "n-b")
+    for p in pods:
+        p["metadata"]["labels"]["version"] = "v1"
+    canary = pods_on("n-a", "n-c")
+    for p in canary:
+        p["metadata"]["name"] += "-v2"
+        p["metadata"]["labels"]["version"] = "v2"
+    assert rollout.summarize([stable], pods + canary, NODES)["spread_violations"] == []  # 2/2/1 over both
+    assert rollout.summarize([stable], pods, NODES)["spread_violations"]  # 1/2/0 without the canary
+
+
 def test_pods_of_other_workloads_and_unplaced_pods_do_not_count():
     pods = (
         pods_on("n-a", "n-b")
