@@ -12,6 +12,7 @@ import argparse
 import importlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -390,7 +391,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         details["plugins"] = install_plugins(bin_dir, env, wanted)
         details["engine_mode"] = mode(bin_dir)
         log(f"plugins: {details['plugins']}, engine: {details['engine_mode']}")
-        STATE_DIR.mkdir(parents=True, exist_ok=True)
+        # A fresh cluster every run: state left by an interrupted run would name objects it lacks.
+        shutil.rmtree(STATE_DIR, ignore_errors=True)
+        STATE_DIR.mkdir(parents=True)
     else:
         not_run.append(f"pulumi engine (missing {', '.join(engine_missing)}): objects applied with kubectl instead")
 
