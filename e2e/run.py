@@ -389,6 +389,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "random": sdk_plugin_version(Path(pulumi_random.__file__).parent),
         }
         details["plugins"] = install_plugins(bin_dir, env, wanted)
+        manifest = bin_dir.parent / "manifest.json"
+        if manifest.exists():  # what was built, to set beside the versions the SDKs asked for
+            details["toolchain"] = json.loads(manifest.read_text()).get("versions", {})
         details["engine_mode"] = mode(bin_dir)
         log(f"plugins: {details['plugins']}, engine: {details['engine_mode']}")
         # A fresh cluster every run: state left by an interrupted run would name objects it lacks.
