@@ -19,7 +19,7 @@ UV_COMPILE = $(BIN)/uv pip compile --universal --python-version 3.11 --generate-
 PIP_LOCKED := pip install --quiet --require-hashes --no-deps
 
 .DEFAULT_GOAL := venv
-.PHONY: venv lock render images verify deployer-rbac test lint actionlint unit renders validate checkov prom-tools redis-tools promcheck docs reference-docs capacity derived-docs clean
+.PHONY: venv lock render images verify deployer-rbac test lint actionlint unit renders validate checkov prom-tools redis-tools promcheck docs reference-docs capacity derived-docs e2e e2e-down clean
 
 $(BIN)/.installed: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -137,6 +137,18 @@ capacity: $(BIN)/.installed
 derived-docs: $(BIN)/.installed
 	@$(BIN)/python -m boutique graph --write docs/catalog.md
 	@$(BIN)/python -m tools.capacity --write docs/first-deployment.md
+
+# A real control plane (kwok: simulated nodes) and the real Pulumi engine, built from Go modules into
+# a cache outside the repo (the first build takes long; later runs reuse it). Not part of `make test`.
+# Writes build/e2e/report.json. The last line build.sh prints is its bin dir.
+e2e: $(BIN)/.installed
+	@bin_dir="$$(bash e2e/toolchain/build.sh | tee /dev/stderr | tail -n 1)" && \
+		BOUTIQUE_E2E_BIN="$$bin_dir" $(BIN)/python -m e2e.run
+
+# Stops a cluster left running by `python -m e2e.run --keep`.
+e2e-down: $(BIN)/.installed
+	@bin_dir="$$(bash e2e/toolchain/build.sh | tee /dev/stderr | tail -n 1)" && \
+		BOUTIQUE_E2E_BIN="$$bin_dir" $(BIN)/python -m e2e.cluster down
 
 clean:
 	rm -rf build $(VENV) $(CHECKOV_VENV) .tools

@@ -371,6 +371,9 @@ def _spread(name: str) -> list[core.TopologySpreadConstraintArgs]:
             topology_key="kubernetes.io/hostname",
             when_unsatisfiable="DoNotSchedule",
             label_selector=selector,
+            # A cordoned (draining) node is no domain: counted as an empty one, it would leave the
+            # drained pods' replacements Pending until it comes back (seen on a real scheduler).
+            node_taints_policy="Honor",
         ),
         core.TopologySpreadConstraintArgs(
             max_skew=1,

@@ -17,9 +17,9 @@ LAYERS = [
     ("inputs", ("boutique.inputs",)),
     ("plans", ("boutique.plans",)),
     ("program", ("boutique.program",)),
-    ("tools", ("boutique.cli", "boutique.__main__", "boutique", "tools", "benchmarks")),
+    ("tools", ("boutique.cli", "boutique.__main__", "boutique", "tools", "benchmarks", "e2e")),
 ]
-SOURCE_DIRS = ("components", "boutique", "tools", "benchmarks")
+SOURCE_DIRS = ("components", "boutique", "tools", "benchmarks", "e2e")
 
 
 def layer_of(module: str) -> int:
