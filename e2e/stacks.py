@@ -16,6 +16,13 @@ from typing import Any
 
 import yaml
 
+from boutique.inputs.placeholders import AWS_EXAMPLE_ACCOUNTS, EXAMPLE_DOMAIN
+from e2e.cluster import CLUSTER_NAME
+
+CONTEXT = f"kwok-{CLUSTER_NAME}"  # what kwokctl names the cluster's context in its kubeconfig
+E2E_ACCOUNT = "000000000000"  # an account no AWS documentation uses: nothing here calls AWS
+E2E_HOST = "shop.boutique.test"  # RFC 6761: reserved for testing, allowed by the placeholder check
+
 PROJECT = "boutique"
 
 # Features that are nothing but Helm charts of ours: config key, how it is off, what the report says.
@@ -52,9 +59,25 @@ EXTERNAL_SECRETS = {
 }
 
 
+def own_values(value: Any) -> Any:
+    """`value` with the documentation placeholders the shipped stacks hold (account 111122223333,
+    shop.example.com) replaced by values of this machine's: a real run refuses placeholders."""
+    if isinstance(value, Mapping):
+        return {key: own_values(inner) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [own_values(inner) for inner in value]
+    if isinstance(value, str):
+        for account in AWS_EXAMPLE_ACCOUNTS:
+            value = value.replace(account, E2E_ACCOUNT)
+        return EXAMPLE_DOMAIN.sub(E2E_HOST, value)
+    return value
+
+
 def e2e_stack(name: str, stack_config: Mapping[str, Any], random_plugin: bool = True) -> E2eStack:
     """The e2e copy of one stack's `config:` mapping (as read from Pulumi.<stack>.yaml)."""
-    config = copy.deepcopy(dict(stack_config))
+    config = own_values(copy.deepcopy(dict(stack_config)))
+    # The stack deploys only through the context it names: the kwok cluster's.
+    config[_key("cluster")] = {"context": CONTEXT}
     not_run: list[str] = []
     if not random_plugin and config.get(_key("secretsMode"), "generated") == "generated":
         config.update({_key(k): v for k, v in EXTERNAL_SECRETS.items()})

@@ -283,3 +283,18 @@ def test_a_service_added_to_the_catalog_is_added_to_the_rbac(prod, tmp_path):
         assert after.allows("update", group, resource, shop, NEW)
         assert previewer.allows("patch", group, resource, shop, NEW)
         assert not before.allows("update", group, resource, shop, NEW)
+
+
+def test_the_generated_rbac_names_nothing_the_stack_creates(prod):
+    """The generated objects are applied beside the stack's: a Role of the same kind, namespace and
+    name as one the stack manages would be two owners of one object (a real `pulumi up` as the
+    deployer failed on exactly that: prod's own `boutique-deployer` Role)."""
+    settings_deployer = "boutique-deployer"  # Pulumi.prod.yaml's deployerServiceAccount
+    stack = {(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]) for o in prod.all}
+    assert ("Role", "boutique", settings_deployer) in stack  # the stack's own, which the old names hit
+    for docs in deployer_rbac.generate(prod.run, "boutique", settings_deployer).values():
+        for doc in docs:
+            if doc["kind"] == "Namespace":
+                continue  # applied first on purpose, then adopted by the stack (namespaces.yaml)
+            key = (doc["kind"], doc["metadata"].get("namespace"), doc["metadata"]["name"])
+            assert key not in stack, key

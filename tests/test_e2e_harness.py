@@ -549,7 +549,8 @@ def test_operators_move_to_cluster_operators_and_chart_only_features_go_off():
 def test_a_stack_without_charts_is_unchanged():
     config = {"boutique:replicas": 1, "boutique:tracing": {"enabled": False}}
     stack = stacks.e2e_stack("x", config)
-    assert stack.config == config and stack.not_run_here == []
+    # Only the cluster is the e2e's own: the stack names the kwok cluster's context.
+    assert stack.config == {**config, "boutique:cluster": {"context": stacks.CONTEXT}} and stack.not_run_here == []
 
 
 def test_the_project_copy_keeps_the_engines_salt_and_never_writes_the_repo(tmp_path):
@@ -586,7 +587,8 @@ def test_without_the_random_plugin_generated_secrets_become_external():
     assert sorted(stack.config["boutique:clusterOperators"]) == ["cert-manager", "external-secrets"]
     assert any("pulumi-random" in item for item in stack.not_run_here)
     external = stacks.e2e_stack("prod", {"boutique:secretsMode": "external"}, False)
-    assert external.config == {"boutique:secretsMode": "external"} and external.not_run_here == []
+    assert external.config == {"boutique:secretsMode": "external", "boutique:cluster": {"context": stacks.CONTEXT}}
+    assert external.not_run_here == []
 
 
 def test_the_e2e_copies_of_the_shipped_stacks_are_valid_settings(tmp_path):
@@ -650,3 +652,15 @@ def test_namespaces_of_the_cluster_operators_are_those_used_but_not_created():
         {"kind": "ClusterIssuer", "metadata": {"name": "x"}},
     ]
     assert cluster_namespaces(objects) == ["monitoring"]
+
+
+def test_the_e2e_copies_hold_no_placeholder_and_name_the_kwok_cluster():
+    """A real run refuses documentation placeholders and any other cluster (issue 17): the copies
+    replace the one and name the other."""
+    from boutique.inputs.placeholders import check_no_placeholders
+    from boutique.program import PROJECT_DIR
+
+    for name in ("dev", "prod"):
+        config = stacks.e2e_stack(name, stacks.read_stack(PROJECT_DIR, name)).config
+        check_no_placeholders(f"Pulumi.{name}.yaml", {k: v for k, v in config.items() if isinstance(k, str)})
+        assert config["boutique:cluster"] == {"context": f"kwok-{cluster.CLUSTER_NAME}"}

@@ -267,7 +267,9 @@ def identity_namespace(namespace: str) -> str:
 def objects_for(needs: Needs, namespace: str, identity: Identity) -> list[dict[str, Any]]:
     """The ServiceAccount, its ClusterRole and binding, and a Role and binding per namespace."""
     home = identity_namespace(namespace)
-    name = f"{namespace}-{identity.role}"
+    # Named after CI's namespace, not the stack's: the stack has objects of its own named
+    # `<namespace>-deployer` (the Role of `deployerServiceAccount`), and one name must never mean two.
+    name = f"{home}-{identity.role}"
     subject = [{"kind": "ServiceAccount", "name": identity.service_account, "namespace": home}]
     cluster = dict(needs.cluster)
     # Namespaces: created (by name where the stack names them) and read by the provider's awaits.
