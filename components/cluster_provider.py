@@ -14,8 +14,15 @@ from pulumi_kubernetes.provider import Provider
 
 
 def cluster_provider(resource_name: str, context: str) -> Provider:
-    """The provider for the kubeconfig context `context` (empty: the current one, offline renders only)."""
-    return Provider(resource_name, context=context or None)
+    """The provider for the kubeconfig context `context` (empty: the current one, offline renders only).
+
+    `kubeconfig=""`: the SDK would otherwise record $KUBECONFIG's path among the provider's inputs,
+    and every run from another kubeconfig file (CI's deployer, a pull request's previewer, a laptop)
+    would show the provider changing (`make e2e` found it: a preview right after an up was not
+    empty). Empty, the provider finds the kubeconfig as kubectl does ($KUBECONFIG, else
+    ~/.kube/config), the same file the program's cluster check reads; the context names the cluster.
+    """
+    return Provider(resource_name, context=context or None, kubeconfig="")
 
 
 def use_for_every_resource(provider: pulumi.ProviderResource) -> None:

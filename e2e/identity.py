@@ -16,7 +16,8 @@ ADMIN = "cluster-admin (deployer-rbac not available)"
 
 
 def token_kubeconfig(admin_kubeconfig: dict[str, Any], token: str, user: str) -> dict[str, Any]:
-    """The admin kubeconfig's current cluster, with a bearer token instead of the admin's cert."""
+    """The admin kubeconfig's current cluster, with a bearer token instead of the admin's cert. The
+    context keeps its name: it names the cluster, which the stack's `boutique:cluster.context` checks."""
     current = admin_kubeconfig["current-context"]
     context = next(c["context"] for c in admin_kubeconfig["contexts"] if c["name"] == current)
     cluster = next(c for c in admin_kubeconfig["clusters"] if c["name"] == context["cluster"])
@@ -25,8 +26,8 @@ def token_kubeconfig(admin_kubeconfig: dict[str, Any], token: str, user: str) ->
         "kind": "Config",
         "clusters": [cluster],
         "users": [{"name": user, "user": {"token": token}}],
-        "contexts": [{"name": user, "context": {"cluster": cluster["name"], "user": user}}],
-        "current-context": user,
+        "contexts": [{"name": current, "context": {"cluster": cluster["name"], "user": user}}],
+        "current-context": current,
     }
 
 

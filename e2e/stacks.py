@@ -54,7 +54,7 @@ def _feature_on(value: Any) -> bool:
 EXTERNAL_SECRETS = {
     "secretsMode": "external",
     "secretsProvider": "vault",
-    "secretStore": {"server": "https://vault.e2e.invalid", "role": "boutique-e2e"},
+    "secretStore": {"server": "https://vault.boutique.test", "role": "boutique-e2e"},
     "secretKeyPrefix": "boutique/e2e/",
 }
 

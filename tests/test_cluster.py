@@ -52,6 +52,14 @@ def test_every_kubernetes_resource_goes_through_the_stacks_own_provider(stack, d
     assert not stray, f"on the default provider: {stray[:5]}"
 
 
+def test_the_provider_records_no_kubeconfig_path_of_the_machine_it_ran_on(monkeypatch, tmp_path):
+    """The deployer's, the previewer's and a laptop's kubeconfig files differ: none may become an
+    input of the provider, or a preview right after an up shows it changing (found by make e2e)."""
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "ci-deployer-kubeconfig"))
+    (provider,) = run_stack("dev").of_type(PROVIDER_TYPE)
+    assert provider.inputs.get("kubeconfig", "") == ""
+
+
 def test_a_resource_added_at_the_top_of_the_stack_gets_the_provider_too():
     """Whatever a later feature creates outside every component is covered, not only today's resources."""
     from pulumi_kubernetes.core import v1 as core

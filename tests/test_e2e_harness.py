@@ -628,7 +628,9 @@ def test_token_kubeconfig_keeps_the_cluster_and_drops_the_admin():
     made = token_kubeconfig(admin, "tok", "ci-deployer")
     assert made["clusters"] == [admin["clusters"][1]]
     assert made["users"] == [{"name": "ci-deployer", "user": {"token": "tok"}}]
-    assert made["current-context"] == "ci-deployer" and "admin.key" not in json.dumps(made)
+    # The context keeps the cluster's name (the stack's boutique:cluster.context), with the CI user.
+    assert made["current-context"] == "kwok" and "admin.key" not in json.dumps(made)
+    assert made["contexts"] == [{"name": "kwok", "context": {"cluster": "c", "user": "ci-deployer"}}]
 
 
 def test_without_the_generator_the_deploy_runs_as_admin_and_says_so(monkeypatch, tmp_path):
@@ -660,7 +662,7 @@ def test_the_e2e_copies_hold_no_placeholder_and_name_the_kwok_cluster():
     from boutique.inputs.placeholders import check_no_placeholders
     from boutique.program import PROJECT_DIR
 
-    for name in ("dev", "prod"):
-        config = stacks.e2e_stack(name, stacks.read_stack(PROJECT_DIR, name)).config
+    for name, random_plugin in [(n, r) for n in ("dev", "prod") for r in (True, False)]:
+        config = stacks.e2e_stack(name, stacks.read_stack(PROJECT_DIR, name), random_plugin).config
         check_no_placeholders(f"Pulumi.{name}.yaml", {k: v for k, v in config.items() if isinstance(k, str)})
         assert config["boutique:cluster"] == {"context": f"kwok-{cluster.CLUSTER_NAME}"}
