@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
 from components.alert_rules import (
@@ -412,15 +413,40 @@ def golden_signals(
     if recommendations is not None:
         panels += _right_sizing(10, below, recommendations)
         variables.append(_variable("workload", "Workload", list(recommendations.workloads), multi=True))
+    return dashboard(
+        uid,
+        title,
+        ["golden-signals", namespace],
+        panels,
+        refresh="30s",
+        since="now-3h",
+        variables=[
+            {**_variable("namespace", "Namespace", [namespace], multi=False), "hide": 2},
+            _variable("service", "Service", list(services), multi=True),
+            *variables,
+        ],
+    )
+
+
+def dashboard(
+    uid: str,
+    title: str,
+    tags: Sequence[str],
+    panels: list[dict[str, Any]],
+    refresh: str,
+    since: str,
+    variables: Sequence[dict[str, Any]] = (),
+) -> dict[str, Any]:
+    """A read-only dashboard over the Prometheus data source (picked by the first variable)."""
     return {
         "uid": uid,
         "title": title,
-        "tags": ["golden-signals", namespace],
+        "tags": list(tags),
         "timezone": "browser",
         "editable": False,
-        "refresh": "30s",
+        "refresh": refresh,
         "schemaVersion": SCHEMA_VERSION,
-        "time": {"from": "now-3h", "to": "now"},
+        "time": {"from": since, "to": "now"},
         "templating": {
             "list": [
                 {
@@ -431,8 +457,6 @@ def golden_signals(
                     "current": {"text": "Prometheus", "value": "prometheus"},
                     "hide": 0,
                 },
-                {**_variable("namespace", "Namespace", [namespace], multi=False), "hide": 2},
-                _variable("service", "Service", list(services), multi=True),
                 *variables,
             ]
         },

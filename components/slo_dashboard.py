@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from components.grafana_dashboard import SCHEMA_VERSION
+from components.grafana_dashboard import dashboard
 from components.slo_rules import (
     AVAILABILITY,
     LATENCY,
@@ -142,26 +142,4 @@ def slo_dashboard(title: str, uid: str, namespace: str, objectives: Sequence[Ser
                 continue
             panels += _objective_panels(len(panels) + 1, y, target, namespace, objective, percent)
             y += 6
-    return {
-        "uid": uid,
-        "title": title,
-        "tags": ["slo", namespace],
-        "timezone": "browser",
-        "editable": False,
-        "refresh": "1m",
-        "schemaVersion": SCHEMA_VERSION,
-        "time": {"from": "now-7d", "to": "now"},
-        "templating": {
-            "list": [
-                {
-                    "name": "datasource",
-                    "label": "Data source",
-                    "type": "datasource",
-                    "query": "prometheus",
-                    "current": {"text": "Prometheus", "value": "prometheus"},
-                    "hide": 0,
-                }
-            ]
-        },
-        "panels": panels,
-    }
+    return dashboard(uid, title, ["slo", namespace], panels, refresh="1m", since="now-7d")

@@ -15,9 +15,9 @@ import yaml
 
 from boutique.cli import render
 from boutique.inputs.catalog import Catalog, load_catalog
-from boutique.inputs.errors import CatalogError
 from boutique.program import CATALOG_FILE
 from tests.conftest import Objects, run_stack
+from tests.test_catalog import refused, write_catalog
 from tests.test_catalog_extension import NEW, extended
 from tests.test_monitoring import (
     ISTIO,
@@ -33,20 +33,6 @@ TICKET = {("1d", "2h"): 3, ("3d", "6h"): 1}
 WINDOWS = {"5m", "30m", "1h", "2h", "6h", "1d", "3d"}
 # Istio's default buckets of istio_request_duration_milliseconds (Envoy's defaults), written here.
 ISTIO_BUCKETS = "0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000"
-
-
-def write_catalog(tmp_path: Path, mutate) -> Path:
-    data = yaml.safe_load(CATALOG_FILE.read_text())
-    mutate(data)
-    path = tmp_path / "services.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
-
-
-def refused(path: Path) -> str:
-    with pytest.raises(CatalogError) as caught:
-        load_catalog(path)
-    return str(caught.value)
 
 
 def served(catalog: Catalog) -> list[str]:
