@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from e2e import cluster, drill, identity, report, rollout, stacks
 from e2e.drain import Drain
 from e2e.engine import (
@@ -357,11 +359,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--stacks", default="dev,prod")
     parser.add_argument("--keep", action="store_true", help="leave the cluster running afterwards")
+    parser.add_argument(
+        "--existing-cluster",
+        action="store_true",
+        help="use the cluster of --kubeconfig (e.g. kind) instead of starting one: its current context, "
+        "the stacks' own operators and charts (the engine fetches charts and plugins), no CRDs installed",
+    )
+    parser.add_argument("--kubeconfig", help="with --existing-cluster (default: $KUBECONFIG, else ~/.kube/config)")
     args = parser.parse_args(argv)
     bin_dir = cluster.bin_dir_from(args.bin)
     if bin_dir is None:
         print("e2e: no bin dir (--bin DIR or BOUTIQUE_E2E_BIN)", file=sys.stderr)
         return 2
+    if args.existing_cluster:
+        return existing_cluster(args, bin_dir)
     if not Path(args.crds).is_dir():
         print(f"e2e: --crds {args.crds}: no such folder (the operators' CRD schemas)", file=sys.stderr)
         return 2
@@ -404,14 +415,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     facts = cluster.up(bin_dir, Path(args.crds))
     details["cluster"] = facts
     log(f"cluster up: {facts['kubernetes']} in {facts['seconds']}s")
-    kube = Kube(cluster.KUBECONFIG, kubectl_binary(bin_dir))
+    return run_all(
+        names,
+        Kube(cluster.KUBECONFIG, kubectl_binary(bin_dir)),
+        bin_dir,
+        engine_missing,
+        env,
+        facts,
+        not_run,
+        details,
+        started,
+        stop=None if args.keep else lambda: cluster.down(bin_dir),
+    )
+
+
+def run_all(
+    names: list[str],
+    kube: Kube,
+    bin_dir: Path,
+    engine_missing: list[str],
+    env: dict[str, str],
+    facts: dict[str, Any],
+    not_run: list[str],
+    details: dict[str, Any],
+    started: float,
+    stop: Any = None,
+) -> int:
+    """Every stack on the cluster, then the report and its table; 1 when a check did not hold."""
     results = {}
     try:
         for name in names:
             results[name] = run_stack(name, kube, bin_dir, engine_missing, env, details["stacks"][name])
     finally:
-        if not args.keep:
-            cluster.down(bin_dir)
+        if stop is not None:
+            stop()
     final = report.build(facts["kubernetes"], pulumi_version(bin_dir), not_run, results)
     (BUILD / "report.json").write_text(json.dumps(final, indent=2) + "\n")
     details["seconds_total"] = round(time.monotonic() - started, 1)
@@ -424,6 +461,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     for problem in found:
         print(f"FAIL {problem}")
     return 1 if found else 0
+
+
+def existing_cluster(args: argparse.Namespace, bin_dir: Path) -> int:
+    """The same checks on a cluster that exists (kind on a runner): nothing started or stopped here,
+    the stacks as written (their operators' charts installed by the program), plugins fetched by the
+    engine."""
+    kubeconfig = Path(args.kubeconfig or os.environ.get("KUBECONFIG") or Path.home() / ".kube" / "config")
+    if not kubeconfig.is_file():
+        print(f"e2e: --kubeconfig {kubeconfig}: no such file", file=sys.stderr)
+        return 2
+    context = (yaml.safe_load(kubeconfig.read_text()) or {}).get("current-context", "")
+    if not context:
+        print(f"e2e: {kubeconfig} has no current context", file=sys.stderr)
+        return 2
+    started = time.monotonic()
+    BUILD.mkdir(parents=True, exist_ok=True)
+    names = [s for s in args.stacks.split(",") if s]
+    e2e_stacks = [stacks.e2e_stack(n, stacks.read_stack(REPO, n), True, context, charts=True) for n in names]
+    stacks.write_project(REPO, PROJECT_DIR, e2e_stacks)
+    details: dict[str, Any] = {"stacks": {n: {} for n in names}, "engine_mode": mode(bin_dir)}
+    env = engine_env(bin_dir, STATE_DIR, BUILD / "pulumi-home", kubeconfig)
+    # This machine reaches the plugin and chart registries: the engine fetches what the SDKs ask for.
+    for key in ("PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION", "PULUMI_IGNORE_AMBIENT_PLUGINS"):
+        env.pop(key)
+    shutil.rmtree(STATE_DIR, ignore_errors=True)
+    STATE_DIR.mkdir(parents=True)
+    kube = Kube(kubeconfig, kubectl_binary(bin_dir))
+    facts = {"kubernetes": kube.raw("/version")["gitVersion"], "crds": [], "seconds": 0}
+    details["cluster"] = {**facts, "context": context, "kubeconfig": str(kubeconfig)}
+    log(f"existing cluster {context}: {facts['kubernetes']}")
+    return run_all(names, kube, bin_dir, [], env, facts, [], details, started)
 
 
 if __name__ == "__main__":

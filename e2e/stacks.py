@@ -73,12 +73,23 @@ def own_values(value: Any) -> Any:
     return value
 
 
-def e2e_stack(name: str, stack_config: Mapping[str, Any], random_plugin: bool = True) -> E2eStack:
-    """The e2e copy of one stack's `config:` mapping (as read from Pulumi.<stack>.yaml)."""
+def e2e_stack(
+    name: str,
+    stack_config: Mapping[str, Any],
+    random_plugin: bool = True,
+    context: str = CONTEXT,
+    charts: bool = False,
+) -> E2eStack:
+    """The e2e copy of one stack's `config:` mapping (as read from Pulumi.<stack>.yaml).
+
+    `context`: the cluster's kubeconfig context (the stack deploys only through the one it names).
+    `charts`: the cluster can fetch Helm charts (a kind cluster on a runner with the internet): the
+    operators and chart-only features stay as the stack has them."""
     config = own_values(copy.deepcopy(dict(stack_config)))
-    # The stack deploys only through the context it names: the kwok cluster's.
-    config[_key("cluster")] = {"context": CONTEXT}
+    config[_key("cluster")] = {"context": context}
     not_run: list[str] = []
+    if charts:
+        return E2eStack(name, config, not_run)
     if not random_plugin and config.get(_key("secretsMode"), "generated") == "generated":
         config.update({_key(k): v for k, v in EXTERNAL_SECRETS.items()})
         operators = list(config.get(_key("operators")) or [])

@@ -666,3 +666,20 @@ def test_the_e2e_copies_hold_no_placeholder_and_name_the_kwok_cluster():
         config = stacks.e2e_stack(name, stacks.read_stack(PROJECT_DIR, name), random_plugin).config
         check_no_placeholders(f"Pulumi.{name}.yaml", {k: v for k, v in config.items() if isinstance(k, str)})
         assert config["boutique:cluster"] == {"context": f"kwok-{cluster.CLUSTER_NAME}"}
+
+
+def test_on_an_existing_cluster_the_stacks_keep_their_charts_and_name_its_context():
+    from boutique.program import PROJECT_DIR
+
+    shipped = stacks.read_stack(PROJECT_DIR, "prod")
+    stack = stacks.e2e_stack("prod", shipped, True, "kind-boutique-e2e", charts=True)
+    assert stack.config["boutique:cluster"] == {"context": "kind-boutique-e2e"}
+    assert stack.config["boutique:operators"] == shipped["boutique:operators"]  # installed from their charts
+    assert stack.config["boutique:falco"] == shipped["boutique:falco"] and stack.not_run_here == []
+
+
+def test_an_existing_cluster_without_its_kubeconfig_is_refused_plainly(tmp_path, capsys):
+    from e2e import run
+
+    code = run.main(["--bin", str(tmp_path), "--existing-cluster", "--kubeconfig", str(tmp_path / "none")])
+    assert code == 2 and "no such file" in capsys.readouterr().err
