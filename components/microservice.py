@@ -91,6 +91,7 @@ class Track:
     replicas: int = 1
     autoscaling: Autoscaling | None = None
     checkov_skips: Mapping[str, str] = field(default_factory=dict)
+    release: str = ""  # `app.kubernetes.io/version` of this track's image; empty: the service's
 
 
 @dataclass(frozen=True)
@@ -165,13 +166,13 @@ class MicroService(pulumi.ComponentResource):
             }
         )
 
-    def _labels(self, name: str, version: str) -> dict[str, str]:
+    def _labels(self, name: str, version: str, release: str = "") -> dict[str, str]:
         args = self.args
         return standard_labels(
             name,
             component=args.component,
             part_of=args.part_of,
-            release=args.release,
+            release=release or args.release,
             instance=workload_name(name, version),
             track=version,
         )
@@ -206,7 +207,7 @@ class MicroService(pulumi.ComponentResource):
         """A Deployment for one version, with its PodDisruptionBudget and autoscaler when it needs them."""
         args = self.args
         child = pulumi.ResourceOptions(parent=self)
-        labels = self._labels(name, track.version)
+        labels = self._labels(name, track.version, track.release)
         workload = workload_name(name, track.version)
         selector = meta.LabelSelectorArgs(match_labels=selector_labels(name, track.version))
         deployment = apps.Deployment(

@@ -67,3 +67,12 @@ def test_a_service_with_its_own_image_is_labelled_and_skipped_by_that_image(tmp_
     reason = skip_reasons(deployment["metadata"])[DIGEST_CHECK]
     assert f"{own}:2.3.1-rc1" in reason and data["images"]["tag"] not in reason
     check(objects, shop_images(objects))
+
+
+def test_a_canary_with_its_own_tag_is_labelled_by_it():
+    objects = Objects(run_stack("prod", {"canaries": '{"frontend": {"weight": 10, "imageTag": "v0.10.7"}}'}))
+    canary = objects.get("Deployment", "frontend-v2")
+    assert canary["metadata"]["labels"]["app.kubernetes.io/version"] == "v0.10.7"
+    assert canary["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/version"] == "v0.10.7"
+    assert objects.get("Deployment", "frontend")["metadata"]["labels"]["app.kubernetes.io/version"] != "v0.10.7"
+    check(objects, shop_images(objects))

@@ -85,6 +85,7 @@ def canary_track(
         replicas=canary.replicas,
         autoscaling=workloads.autoscaling_for(settings, canary.replicas, catalog.services[name]),
         checkov_skips=skips,
+        release=workloads.image_version(image),
     )
 
 
