@@ -76,9 +76,11 @@ def test_prometheus_is_small_in_dev_and_persistent_in_prod(dev, prod):
     prod_spec = kps(prod)["values"]["prometheus"]["prometheusSpec"]
     assert dev_spec["retention"] == "1d" and "storageSpec" not in dev_spec
     assert dev_spec["resources"]["requests"] == {"cpu": "200m", "memory": "1Gi"}
-    assert prod_spec["retention"] == "15d"
+    # prod's retention and volume are the stack's (it keeps the objectives' 30 days: tests/test_slo.py).
+    config, _ = read_stack_config(PROJECT_DIR, "prod")
+    assert prod_spec["retention"] == config["boutique:prometheusRetention"]
     claim = prod_spec["storageSpec"]["volumeClaimTemplate"]["spec"]
-    assert claim["resources"]["requests"]["storage"] == "50Gi"
+    assert claim["resources"]["requests"]["storage"] == config["boutique:prometheusStorage"]
     # Our PodMonitors, ServiceMonitors and rules carry no chart label: Prometheus must select all.
     assert prod_spec["podMonitorSelectorNilUsesHelmValues"] is False
     assert prod_spec["serviceMonitorSelectorNilUsesHelmValues"] is False

@@ -194,6 +194,26 @@ def test_without_the_mesh_no_slo_rules_and_a_warning_at_preview(caplog, catalog)
     assert not [r for r in caplog.records if "nothing measures requests" in r.getMessage()]
 
 
+def test_a_retention_shorter_than_the_objectives_period_warns_at_preview(caplog):
+    with caplog.at_level(logging.WARNING):
+        run_stack("prod", {"prometheusRetention": "15d"})
+    (warning,) = [r.getMessage() for r in caplog.records if "prometheusRetention" in r.getMessage()]
+    assert "boutique:prometheusRetention is 15d" in warning and "30 days" in warning and "last 15 days" in warning
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        run_stack("prod")  # 30d: the whole period
+    assert not [r for r in caplog.records if "prometheusRetention" in r.getMessage()]
+    # The cluster's own Prometheus keeps what its owners chose; a stack without objectives needs nothing.
+    from boutique.inputs.settings import Settings
+    from boutique.plans.slo import short_retention_warning
+
+    theirs = Settings(prometheus_retention="2w", cluster_operators=["kube-prometheus-stack"])
+    assert short_retention_warning(theirs, measured=True) is None
+    ours = Settings(prometheus_retention="2w", operators=["kube-prometheus-stack"])
+    assert short_retention_warning(ours, measured=False) is None
+    assert "last 14 days" in short_retention_warning(ours, measured=True)
+
+
 # --- 5. the dashboard ------------------------------------------------------------------------
 
 

@@ -6,6 +6,7 @@ gets no SLO rules (they could never fire) and a warning at preview instead.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import pulumi
@@ -15,7 +16,7 @@ from boutique.inputs.settings import PROJECT, Settings, config_key
 from components.crds import CrdOwners
 from components.monitoring import Monitoring
 from components.slo import ServiceLevelObjectives, SloArgs
-from components.slo_rules import ServiceObjectives
+from components.slo_rules import PERIOD_DAYS, ServiceObjectives
 
 MEASURED_PROTOCOLS = ("grpc", "http")  # whose failures and durations the sidecars record
 
@@ -62,6 +63,32 @@ def no_mesh_warning(catalog: Catalog, settings: Settings, services: Sequence[str
     )
 
 
+# A Prometheus duration's unit in days.
+DAYS_PER_UNIT = {"ms": 1 / 86_400_000, "s": 1 / 86_400, "m": 1 / 1_440, "h": 1 / 24, "d": 1, "w": 7, "y": 365}
+
+
+def retention_days(duration: str) -> float:
+    """`15d` -> 15.0 (the settings have checked it is a Prometheus duration)."""
+    number, unit = re.fullmatch(r"([0-9]+)(ms|s|m|h|d|w|y)", duration).groups()  # type: ignore[union-attr]
+    return int(number) * DAYS_PER_UNIT[unit]
+
+
+def short_retention_warning(settings: Settings, measured: bool) -> str | None:
+    """What `pulumi preview` says when the Prometheus this stack installs forgets samples before the
+    objectives' period ends: the 30-day SLI and error budget would cover less, silently."""
+    if not measured or "kube-prometheus-stack" not in settings.operators:
+        return None  # no objectives here, or the cluster's Prometheus (its retention is not ours)
+    days = retention_days(settings.prometheus_retention)
+    if days >= PERIOD_DAYS:
+        return None
+    key = f"{PROJECT}:{config_key('prometheus_retention')}"
+    return (
+        f"{key} is {settings.prometheus_retention}, shorter than the objectives' {PERIOD_DAYS} days: the SLO "
+        f"dashboard's SLI and error budget cover only the last {days:g} days (the burn-rate alerts look back "
+        f"3 days at most and are not affected). Set {key} to {PERIOD_DAYS}d or more."
+    )
+
+
 def slo_monitoring(
     catalog: Catalog,
     settings: Settings,
@@ -74,6 +101,9 @@ def slo_monitoring(
     if warning:
         pulumi.log.warn(warning)
     objectives = service_objectives(catalog, settings, services)
+    short = short_retention_warning(settings, bool(objectives))
+    if short:
+        pulumi.log.warn(short)
     if not objectives:
         return None
     return ServiceLevelObjectives(
