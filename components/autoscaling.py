@@ -21,7 +21,7 @@ from pulumi_kubernetes.helm import v3 as helm
 
 from components.crds import CERT_MANAGER_API, CrdOwners
 from components.helm import ChartRef, release
-from components.kube import create_namespace, name_of, object_meta, ownership_labels
+from components.kube import HOST_KEY, create_namespace, name_of, object_meta, ownership_labels
 
 VPA_API = "autoscaling.k8s.io/v1"
 ADAPTER_RELEASE = "prometheus-adapter"
@@ -143,7 +143,7 @@ class AutoscalingSupport(pulumi.ComponentResource):
             "topologySpreadConstraints": [
                 {
                     "maxSkew": 1,
-                    "topologyKey": "kubernetes.io/hostname",
+                    "topologyKey": HOST_KEY,
                     "whenUnsatisfiable": "ScheduleAnyway",
                     "labelSelector": {"matchLabels": selector},
                 }

@@ -20,6 +20,9 @@ RUN_AS_USER = 10001
 STABLE_TRACK = "v1"
 # Pod Security Standards as of the oldest Kubernetes the manifests are validated against.
 POD_SECURITY_VERSION = "v1.30"
+# The well-known node labels pods spread over: one failure domain each.
+ZONE_KEY = "topology.kubernetes.io/zone"
+HOST_KEY = "kubernetes.io/hostname"
 
 
 def standard_labels(

@@ -13,7 +13,9 @@ from pulumi_kubernetes.meta import v1 as meta
 from pulumi_kubernetes.policy import v1 as policy
 
 from components.kube import (
+    HOST_KEY,
     STABLE_TRACK,
+    ZONE_KEY,
     checkov_skip_annotations,
     container_security_context,
     object_meta,
@@ -369,7 +371,7 @@ def _spread(name: str) -> list[core.TopologySpreadConstraintArgs]:
     return [
         core.TopologySpreadConstraintArgs(
             max_skew=1,
-            topology_key="kubernetes.io/hostname",
+            topology_key=HOST_KEY,
             when_unsatisfiable="DoNotSchedule",
             label_selector=selector,
             # A cordoned (draining) node is no domain: counted as an empty one, it would leave the
@@ -378,7 +380,7 @@ def _spread(name: str) -> list[core.TopologySpreadConstraintArgs]:
         ),
         core.TopologySpreadConstraintArgs(
             max_skew=1,
-            topology_key="topology.kubernetes.io/zone",
+            topology_key=ZONE_KEY,
             when_unsatisfiable="ScheduleAnyway",
             label_selector=selector,
         ),

@@ -22,7 +22,7 @@ from pulumi_kubernetes.core import v1 as core
 from pulumi_kubernetes.helm import v3 as helm
 
 from components import alertmanager_config, grafana_dashboard
-from components.alert_rules import AlertThresholds, WatchedWorkload, with_runbooks, workload_rules
+from components.alert_rules import AlertThresholds, WatchedWorkload, workload_rules
 from components.crds import MONITORING_API, CrdOwners
 from components.external_secrets import ExternalSecretSpec, SecretStoreSpec, create_external_secrets, template_ref
 from components.helm import ChartRef, release
@@ -35,6 +35,7 @@ from components.kube import (
     ownership_labels,
     secret,
 )
+from components.prometheus_rule import prometheus_rule
 
 RELEASE_NAME = "kube-prometheus-stack"
 # Service names the chart derives from the release name (its `fullname`, then the grafana subchart's).
@@ -259,35 +260,30 @@ class Monitoring(pulumi.ComponentResource):
 
     def _rule(self, workload: WatchedWorkload, crds: CrdOwners) -> CustomResource:
         args = self._args
-        return CustomResource(
+        return prometheus_rule(
             f"{self._name}-{workload.name}-rules",
-            api_version=MONITORING_API,
-            kind="PrometheusRule",
-            metadata=object_meta(
-                f"{workload.name}-alerts", args.app_namespace_ref, {**self._labels, "app": workload.service}
-            ),
-            spec={
-                "groups": [
-                    {
-                        "name": workload.name,
-                        "rules": with_runbooks(
-                            workload_rules(workload, args.app_namespace, args.thresholds), args.runbooks_url
-                        ),
-                    }
-                ]
-            },
-            opts=crds.options(MONITORING_API, parent=self),
+            f"{workload.name}-alerts",
+            args.app_namespace_ref,
+            {**self._labels, "app": workload.service},
+            workload.name,
+            workload_rules(workload, args.app_namespace, args.thresholds),
+            args.runbooks_url,
+            crds,
+            parent=self,
         )
 
     def _group(self, group: Mapping[str, object], crds: CrdOwners) -> CustomResource:
         args = self._args
-        return CustomResource(
+        return prometheus_rule(
             f"{self._name}-{group['name']}-rules",
-            api_version=MONITORING_API,
-            kind="PrometheusRule",
-            metadata=object_meta(f"{group['name']}-alerts", args.app_namespace_ref, self._labels),
-            spec={"groups": [{**group, "rules": with_runbooks(list(group["rules"]), args.runbooks_url)}]},
-            opts=crds.options(MONITORING_API, parent=self),
+            f"{group['name']}-alerts",
+            args.app_namespace_ref,
+            self._labels,
+            str(group["name"]),
+            group["rules"],  # type: ignore[arg-type]
+            args.runbooks_url,
+            crds,
+            parent=self,
         )
 
     def _dashboard(self) -> core.ConfigMap:

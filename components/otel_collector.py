@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from components.kube import container_security_context_values, pod_security_context_values
+from components.kube import HOST_KEY, container_security_context_values, pod_security_context_values
 
 OTLP_PORT = 4317  # OTLP/gRPC from the applications and the proxies
 PEERS_PORT = 4319  # OTLP/gRPC between collector pods, one trace to one pod
@@ -158,7 +158,7 @@ def collector_values(release: CollectorRelease, config: Mapping[str, Any]) -> di
         values["topologySpreadConstraints"] = [
             {
                 "maxSkew": 1,
-                "topologyKey": "kubernetes.io/hostname",
+                "topologyKey": HOST_KEY,
                 "whenUnsatisfiable": "ScheduleAnyway",
                 "labelSelector": {"matchLabels": dict(release.pod_labels)},
             }

@@ -21,6 +21,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from components.kube import HOST_KEY, ZONE_KEY
+
 API_GROUP = "redis.redis.opstreelabs.in"
 API_VERSION = f"{API_GROUP}/v1beta2"
 KIND = "RedisReplication"
@@ -96,8 +98,6 @@ class Replication:
     sentinel_image: str
     sentinel_requests: Mapping[str, str]
     sentinel_limits: Mapping[str, str]
-    zone_key: str = "topology.kubernetes.io/zone"
-    host_key: str = "kubernetes.io/hostname"
     down_after_ms: int = 5000  # how long the master may be silent before Sentinel calls it down
     failover_timeout_ms: int = 60000
 
@@ -180,8 +180,8 @@ def replication_spec(
         # A drain takes one Redis pod at most: never the master and a replica at once.
         "pdb": {"enabled": True, "maxUnavailable": 1},
         "topologySpreadConstraints": [
-            spread(replication.zone_key, redis_labels, hard=True),
-            spread(replication.host_key, redis_labels, hard=False),
+            spread(ZONE_KEY, redis_labels, hard=True),
+            spread(HOST_KEY, redis_labels, hard=False),
         ],
         "sentinel": {
             "size": replication.sentinels,
@@ -197,8 +197,8 @@ def replication_spec(
             "securityContext": container_context,
             "serviceAccountName": sentinel_service_account,
             "topologySpreadConstraints": [
-                spread(replication.zone_key, sentinel_labels, hard=True),
-                spread(replication.host_key, sentinel_labels, hard=False),
+                spread(ZONE_KEY, sentinel_labels, hard=True),
+                spread(HOST_KEY, sentinel_labels, hard=False),
             ],
             **({"imagePullSecrets": pulls} if pulls else {}),
         },

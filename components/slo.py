@@ -8,13 +8,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pulumi
-from pulumi_kubernetes.apiextensions import CustomResource
 from pulumi_kubernetes.core import v1 as core
 
-from components.alert_rules import with_runbooks
-from components.crds import MONITORING_API, CrdOwners
+from components.crds import CrdOwners
 from components.kube import object_meta, ownership_labels
 from components.monitoring import DASHBOARD_LABEL
+from components.prometheus_rule import prometheus_rule
 from components.slo_dashboard import slo_dashboard
 from components.slo_rules import ServiceObjectives, slo_rules
 
@@ -40,22 +39,16 @@ class ServiceLevelObjectives(pulumi.ComponentResource):
         super().__init__("boutique:index:ServiceLevelObjectives", name, None, opts)
         labels = {**ownership_labels(args.part_of), "app.kubernetes.io/component": COMPONENT}
         self.rules = [
-            CustomResource(
+            prometheus_rule(
                 f"{name}-{target.service}-rules",
-                api_version=MONITORING_API,
-                kind="PrometheusRule",
-                metadata=object_meta(
-                    f"{target.service}-slo", args.app_namespace_ref, {**labels, "app": target.service}
-                ),
-                spec={
-                    "groups": [
-                        {
-                            "name": f"{target.service}-slo",
-                            "rules": with_runbooks(slo_rules(target, args.app_namespace), args.runbooks_url),
-                        }
-                    ]
-                },
-                opts=crds.options(MONITORING_API, parent=self),
+                f"{target.service}-slo",
+                args.app_namespace_ref,
+                {**labels, "app": target.service},
+                f"{target.service}-slo",
+                slo_rules(target, args.app_namespace),
+                args.runbooks_url,
+                crds,
+                parent=self,
             )
             for target in args.objectives
         ]

@@ -24,8 +24,8 @@ from pulumi_kubernetes.core import v1 as core
 
 from components import jaeger as jaeger_chart
 from components import otel_collector
-from components.alert_rules import collector_rules, with_runbooks
-from components.crds import MONITORING_API, CrdOwners
+from components.alert_rules import collector_rules
+from components.crds import CrdOwners
 from components.external_secrets import ExternalSecretSpec, SecretStoreSpec, create_external_secrets, template_ref
 from components.helm import ChartRef, release
 from components.kube import (
@@ -38,6 +38,7 @@ from components.kube import (
     secret,
 )
 from components.network_policies import NetworkPlan, create_network_policies
+from components.prometheus_rule import prometheus_rule
 from components.service_monitor import service_monitor
 
 VERSION_ANNOTATION = "credentials-version"  # on the Secret: which version it holds
@@ -226,21 +227,17 @@ class TracingBackend(pulumi.ComponentResource):
                 jaeger_chart.METRICS_PORT_NAME,
             ),
         ]
-        self.rules = CustomResource(
+        self.rules = prometheus_rule(
             f"{self._name}-{collector}-rules",
-            api_version=MONITORING_API,
-            kind="PrometheusRule",
-            metadata=object_meta(f"{collector}-alerts", namespace, {**self._labels, "app": collector}),
+            f"{collector}-alerts",
+            namespace,
+            {**self._labels, "app": collector},
+            collector,
             # The job is the Service's name (what the Prometheus operator sets for a ServiceMonitor).
-            spec={
-                "groups": [
-                    {
-                        "name": collector,
-                        "rules": with_runbooks(collector_rules(args.namespace, collector), args.runbooks_url),
-                    }
-                ]
-            },
-            opts=self._crds.options(MONITORING_API, parent=self),
+            collector_rules(args.namespace, collector),
+            args.runbooks_url,
+            self._crds,
+            parent=self,
         )
 
     def _service_monitor(
